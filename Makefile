@@ -1,0 +1,65 @@
+# Event Horizon: `make up` runs the platform locally, `make test` runs the whole suite.
+# Both create .venv when it is missing and install the pinned packages first.
+
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+PORT   ?= 8000
+CDK    := npx --yes aws-cdk@3.0.0
+CDKLOCAL := npx --yes --package aws-cdk@3.0.0 --package aws-cdk-local@3.0.4 cdklocal
+
+# jsii (the CDK's engine) warns on every start about the Node.js version; the warning says nothing
+# about this project.
+export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION := 1
+export JSII_SILENCE_WARNING_UNTESTED_NODE_VERSION := 1
+
+.PHONY: install up test lint unit integration infra synth bench deploy deploy-localstack deps-layer clean
+
+$(STAMP): requirements.txt requirements-dev.txt constraints.txt
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements-dev.txt -c constraints.txt
+	touch $(STAMP)
+
+install: $(STAMP)
+
+up: install
+	PORT=$(PORT) $(PY) -m local
+
+test: install
+	$(PY) -m ruff check .
+	$(PY) -m pytest
+
+lint: install
+	$(PY) -m ruff check .
+	$(PY) -m ruff format --check .
+
+unit: install
+	$(PY) -m pytest tests/unit
+
+integration: install
+	$(PY) -m pytest tests/integration
+
+infra: install
+	$(PY) -m pytest tests/infra
+
+# The Lambda dependencies layer, built without Docker: manylinux wheels for Lambda's platform.
+deps-layer: install
+	$(PY) -m infra.bundling build/deps-layer
+
+synth: deps-layer
+	$(PY) app.py
+
+bench: install
+	$(PY) -m bench
+
+deploy: deps-layer
+	$(CDK) deploy --require-approval broadening
+
+deploy-localstack: deps-layer
+	$(CDKLOCAL) bootstrap
+	$(CDKLOCAL) deploy --require-approval never
+
+clean:
+	rm -rf $(VENV) build cdk.out .pytest_cache .ruff_cache

@@ -1,0 +1,5 @@
+"""Stored log entries and invalid-line reports of ingest jobs."""
+
+from horizon.entries.store import BLOCK_LINES, EntryStore, InvalidLine, StoredEntry
+
+__all__ = ["BLOCK_LINES", "EntryStore", "InvalidLine", "StoredEntry"]

@@ -1,0 +1,74 @@
+"""The one settings object, read from the environment.
+
+CDK sets these variables on every function; the local stack sets the same ones for
+the handlers it runs. Read them through `get_settings()` (cached), never at import
+time, so tests and the local stack can point the code elsewhere first.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Everything the handlers and services are configured with."""
+
+    model_config = SettingsConfigDict(env_prefix="", case_sensitive=False, extra="ignore")
+
+    # AWS plane. AWS_ENDPOINT_URL (honoured by `horizon.aws`) points every client at moto or
+    # LocalStack; unset in AWS.
+    aws_region: str = Field(default="us-east-1", alias="AWS_REGION")
+    aws_endpoint_url: str | None = Field(default=None, alias="AWS_ENDPOINT_URL")
+
+    # Resources: required, no defaults, set by CDK and by the local stack.
+    jobs_table: str = Field(alias="JOBS_TABLE")
+    entries_table: str = Field(alias="ENTRIES_TABLE")
+    connections_table: str = Field(alias="CONNECTIONS_TABLE")
+    uploads_bucket: str = Field(alias="UPLOADS_BUCKET")
+    ingest_queue_url: str = Field(alias="INGEST_QUEUE_URL")
+    notify_queue_url: str = Field(alias="NOTIFY_QUEUE_URL")
+    # The WebSocket API's @connections endpoint: https://{api}.execute-api.{region}.amazonaws.com/{stage}
+    websocket_callback_url: str = Field(alias="WEBSOCKET_CALLBACK_URL")
+
+    # Ingestion.
+    # Uploads through the REST API travel base64-encoded inside Lambda's 6 MB synchronous
+    # payload, so 4 MiB of file is the most that reliably fits; larger files use a presigned upload.
+    max_upload_bytes: int = Field(default=4 * 1024 * 1024, alias="MAX_UPLOAD_BYTES", gt=0)
+    max_presigned_upload_bytes: int = Field(
+        default=5 * 1024 * 1024 * 1024, alias="MAX_PRESIGNED_UPLOAD_BYTES", gt=0
+    )
+    presigned_url_expiry_s: int = Field(default=900, alias="PRESIGNED_URL_EXPIRY_S", gt=0)
+    ingest_line_delay_max_s: float = Field(default=0.0, alias="INGEST_LINE_DELAY_MAX_S", ge=0)
+    # Stop reading and hand the rest to a follow-up message when less time than this remains.
+    ingest_time_reserve_ms: int = Field(default=30_000, alias="INGEST_TIME_RESERVE_MS", ge=0)
+    ingest_checkpoint_lines: int = Field(default=5_000, alias="INGEST_CHECKPOINT_LINES", gt=0)
+    # A worker's claim on a job; a crashed worker's claim expires so a redelivery can resume.
+    ingest_lease_s: int = Field(default=120, alias="INGEST_LEASE_S", gt=0)
+    ingest_max_receive_count: int = Field(default=5, alias="INGEST_MAX_RECEIVE_COUNT", gt=0)
+
+    # WebSocket connections.
+    connection_ttl_s: int = Field(default=2 * 60 * 60, alias="CONNECTION_TTL_S", gt=0)
+
+    # Tenancy: "token=tenant,token2=tenant2". Empty means a single-tenant development
+    # setup in which every caller is the tenant `default_owner`.
+    api_tokens: str = Field(default="", alias="API_TOKENS")
+    default_owner: str = Field(default="local", alias="DEFAULT_OWNER")
+
+    def tokens(self) -> dict[str, str]:
+        """Return the bearer token → tenant map parsed from `API_TOKENS`."""
+        pairs = (item.split("=", 1) for item in self.api_tokens.split(",") if "=" in item)
+        return {token.strip(): tenant.strip() for token, tenant in pairs if token.strip()}
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """Return the process's settings, read once from the environment."""
+    return Settings()  # type: ignore[call-arg]  # values come from the environment
+
+
+def reset_settings() -> None:
+    """Forget the cached settings (tests and the local stack change the environment)."""
+    get_settings.cache_clear()

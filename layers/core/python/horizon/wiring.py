@@ -1,0 +1,213 @@
+"""The platform's wiring as plain data, read by both `infra/` (CDK) and `local/` (the local stack).
+
+Tables, queues, the uploads bucket's notifications, the functions and what triggers them are
+described once here so that the cloud and the local stack cannot drift apart. Names of
+resources are not here: CDK lets CloudFormation name them and passes them to the functions in
+the environment variables named by `env`; the local stack picks its own and sets the same ones.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+Access = Literal["read", "write", "read_write", "send", "consume", "manage_connections"]
+
+
+@dataclass(frozen=True)
+class TableSpec:
+    key: str
+    env: str
+    partition_key: str
+    sort_key: str | None = None
+    sort_key_type: Literal["S", "N"] = "S"
+    ttl_attribute: str | None = None
+
+
+@dataclass(frozen=True)
+class QueueSpec:
+    key: str
+    env: str  # the variable carrying the queue URL
+    visibility_timeout_s: int
+    max_receive_count: int  # deliveries before a message moves to the DLQ
+    dlq_retention_days: int = 14
+
+
+@dataclass(frozen=True)
+class BucketNotification:
+    events: tuple[str, ...]
+    prefix: str
+    queue: str  # QueueSpec.key
+
+
+@dataclass(frozen=True)
+class BucketSpec:
+    key: str
+    env: str
+    notifications: tuple[BucketNotification, ...] = ()
+    expire_after_days: int = 30
+
+
+@dataclass(frozen=True)
+class FunctionSpec:
+    key: str
+    handler: str  # "functions.<name>.handler.handler": the module path and the callable
+    description: str
+    timeout_s: int
+    memory_mb: int
+    # What the function may touch: resource key → access. CDK turns this into grants.
+    access: dict[str, Access] = field(default_factory=dict)
+
+    @property
+    def module(self) -> str:
+        return self.handler.rsplit(".", 1)[0]
+
+    @property
+    def attribute(self) -> str:
+        return self.handler.rsplit(".", 1)[1]
+
+    @property
+    def code_dir(self) -> str:
+        """The function's own folder, its Lambda asset: functions/<name>."""
+        return "/".join(self.module.split(".")[:2])
+
+
+@dataclass(frozen=True)
+class QueueTrigger:
+    queue: str
+    function: str
+    batch_size: int
+    max_concurrency: int  # consumers at once (Lambda's ScalingConfig; pollers locally)
+    max_batching_window_s: int = 0
+
+
+JOBS = TableSpec(key="jobs", env="JOBS_TABLE", partition_key="owner", sort_key="job_id")
+ENTRIES = TableSpec(
+    key="entries",
+    env="ENTRIES_TABLE",
+    partition_key="pk",
+    sort_key="line",
+    sort_key_type="N",
+    ttl_attribute="expires_at",
+)
+CONNECTIONS = TableSpec(
+    key="connections",
+    env="CONNECTIONS_TABLE",
+    partition_key="pk",
+    sort_key="sk",
+    ttl_attribute="expires_at",
+)
+TABLES: tuple[TableSpec, ...] = (JOBS, ENTRIES, CONNECTIONS)
+
+INGEST_FUNCTION_TIMEOUT_S = 300
+NOTIFY_FUNCTION_TIMEOUT_S = 10
+
+# Visibility timeout ≥ 6× the consumer's timeout, as AWS advises for Lambda event sources.
+INGEST_QUEUE = QueueSpec(
+    key="ingest",
+    env="INGEST_QUEUE_URL",
+    visibility_timeout_s=6 * INGEST_FUNCTION_TIMEOUT_S,
+    max_receive_count=5,
+)
+NOTIFY_QUEUE = QueueSpec(
+    key="notify",
+    env="NOTIFY_QUEUE_URL",
+    visibility_timeout_s=6 * NOTIFY_FUNCTION_TIMEOUT_S,
+    max_receive_count=10,
+)
+QUEUES: tuple[QueueSpec, ...] = (INGEST_QUEUE, NOTIFY_QUEUE)
+
+UPLOADS_PREFIX = "uploads/"
+UPLOADS = BucketSpec(
+    key="uploads",
+    env="UPLOADS_BUCKET",
+    notifications=(
+        BucketNotification(events=("s3:ObjectCreated:*",), prefix=UPLOADS_PREFIX, queue="ingest"),
+    ),
+)
+BUCKETS: tuple[BucketSpec, ...] = (UPLOADS,)
+
+API_FUNCTION = FunctionSpec(
+    key="api",
+    handler="functions.api.handler.handler",
+    description="REST API (FastAPI behind Mangum)",
+    timeout_s=29,
+    memory_mb=512,
+    access={"jobs": "read_write", "entries": "read", "uploads": "write"},
+)
+WEBSOCKET_FUNCTION = FunctionSpec(
+    key="websocket",
+    handler="functions.websocket.handler.handler",
+    description="WebSocket API routes: $connect, $disconnect, subscribe, ping, $default",
+    timeout_s=29,
+    memory_mb=256,
+    access={
+        "connections": "read_write",
+        "jobs": "read",
+        "notify": "send",
+        "websocket": "manage_connections",
+    },
+)
+INGEST_FUNCTION = FunctionSpec(
+    key="ingest",
+    handler="functions.ingest.handler.handler",
+    description="Validates and stores uploaded log files, line by line",
+    timeout_s=INGEST_FUNCTION_TIMEOUT_S,
+    memory_mb=512,
+    access={
+        "uploads": "read",
+        "jobs": "read_write",
+        "entries": "write",
+        "connections": "read_write",
+        "ingest": "send",
+        "websocket": "manage_connections",
+    },
+)
+NOTIFY_FUNCTION = FunctionSpec(
+    key="notify",
+    handler="functions.notify.handler.handler",
+    description="Sends a new subscriber the current state once its connection is open",
+    timeout_s=NOTIFY_FUNCTION_TIMEOUT_S,
+    memory_mb=256,
+    access={
+        "connections": "read_write",
+        "jobs": "read",
+        "notify": "consume",
+        "websocket": "manage_connections",
+    },
+)
+FUNCTIONS: tuple[FunctionSpec, ...] = (
+    API_FUNCTION,
+    WEBSOCKET_FUNCTION,
+    INGEST_FUNCTION,
+    NOTIFY_FUNCTION,
+)
+
+QUEUE_TRIGGERS: tuple[QueueTrigger, ...] = (
+    # One file per invocation: each ingest gets the function's whole time budget.
+    QueueTrigger(queue="ingest", function="ingest", batch_size=1, max_concurrency=10),
+    QueueTrigger(queue="notify", function="notify", batch_size=10, max_concurrency=2),
+)
+
+# API Gateway: every REST path goes to the API function (proxy integration).
+REST_FUNCTION = "api"
+# WebSocket route selection is `$request.body.action`; unknown actions fall to $default.
+WEBSOCKET_ROUTE_SELECTION = "$request.body.action"
+WEBSOCKET_ROUTES: dict[str, str] = {
+    "$connect": "websocket",
+    "$disconnect": "websocket",
+    "$default": "websocket",
+    "subscribe": "websocket",
+    "ping": "websocket",
+}
+WEBSOCKET_STAGE = "prod"
+
+
+def function(key: str) -> FunctionSpec:
+    """Return the function described under `key`."""
+    return next(spec for spec in FUNCTIONS if spec.key == key)
+
+
+def queue(key: str) -> QueueSpec:
+    """Return the queue described under `key`."""
+    return next(spec for spec in QUEUES if spec.key == key)
