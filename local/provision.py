@@ -1,0 +1,149 @@
+"""Create the resources `horizon.wiring` describes on an AWS plane (moto, LocalStack).
+
+Used by the local stack and by the test fixtures, so both provision exactly what CDK declares.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from horizon import wiring
+
+
+@dataclass
+class Provisioned:
+    """The names and URLs of what was created, and the environment the handlers need."""
+
+    env: dict[str, str] = field(default_factory=dict)
+    queue_urls: dict[str, str] = field(default_factory=dict)
+    dlq_urls: dict[str, str] = field(default_factory=dict)
+    queue_arns: dict[str, str] = field(default_factory=dict)
+
+
+def _table(client: Any, spec: wiring.TableSpec, name: str) -> None:
+    keys = [{"AttributeName": spec.partition_key, "KeyType": "HASH"}]
+    attributes = [{"AttributeName": spec.partition_key, "AttributeType": "S"}]
+    if spec.sort_key:
+        keys.append({"AttributeName": spec.sort_key, "KeyType": "RANGE"})
+        attributes.append({"AttributeName": spec.sort_key, "AttributeType": spec.sort_key_type})
+    client.create_table(
+        TableName=name,
+        KeySchema=keys,
+        AttributeDefinitions=attributes,
+        BillingMode="PAY_PER_REQUEST",
+    )
+    if spec.ttl_attribute:
+        client.update_time_to_live(
+            TableName=name,
+            TimeToLiveSpecification={"Enabled": True, "AttributeName": spec.ttl_attribute},
+        )
+
+
+def _queue(
+    client: Any, spec: wiring.QueueSpec, name: str, visibility_timeout_s: int | None
+) -> tuple[str, str, str]:
+    dlq_url = client.create_queue(
+        QueueName=f"{name}-dlq",
+        Attributes={"MessageRetentionPeriod": str(spec.dlq_retention_days * 86400)},
+    )["QueueUrl"]
+    dlq_arn = client.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["QueueArn"])[
+        "Attributes"
+    ]["QueueArn"]
+    url = client.create_queue(
+        QueueName=name,
+        Attributes={
+            "VisibilityTimeout": str(visibility_timeout_s or spec.visibility_timeout_s),
+            "RedrivePolicy": json.dumps(
+                {"deadLetterTargetArn": dlq_arn, "maxReceiveCount": spec.max_receive_count}
+            ),
+        },
+    )["QueueUrl"]
+    arn = client.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"][
+        "QueueArn"
+    ]
+    return url, dlq_url, arn
+
+
+def _bucket(
+    s3: Any, sqs: Any, spec: wiring.BucketSpec, name: str, provisioned: Provisioned, region: str
+) -> None:
+    if region == "us-east-1":
+        s3.create_bucket(Bucket=name)
+    else:
+        s3.create_bucket(Bucket=name, CreateBucketConfiguration={"LocationConstraint": region})
+    configurations = []
+    for notification in spec.notifications:
+        queue_arn = provisioned.queue_arns[notification.queue]
+        # The queue must let S3 send to it, as the CDK stack's queue policy does.
+        sqs.set_queue_attributes(
+            QueueUrl=provisioned.queue_urls[notification.queue],
+            Attributes={
+                "Policy": json.dumps(
+                    {
+                        "Version": "2012-10-17",
+                        "Statement": [
+                            {
+                                "Effect": "Allow",
+                                "Principal": {"Service": "s3.amazonaws.com"},
+                                "Action": "sqs:SendMessage",
+                                "Resource": queue_arn,
+                                "Condition": {"ArnLike": {"aws:SourceArn": f"arn:aws:s3:::{name}"}},
+                            }
+                        ],
+                    }
+                )
+            },
+        )
+        configurations.append(
+            {
+                "QueueArn": queue_arn,
+                "Events": list(notification.events),
+                "Filter": {
+                    "Key": {"FilterRules": [{"Name": "prefix", "Value": notification.prefix}]}
+                },
+            }
+        )
+    if configurations:
+        s3.put_bucket_notification_configuration(
+            Bucket=name, NotificationConfiguration={"QueueConfigurations": configurations}
+        )
+
+
+def provision(
+    clients: dict[str, Any],
+    prefix: str = "horizon",
+    region: str = "us-east-1",
+    visibility_timeout_s: int | None = None,
+) -> Provisioned:
+    """Create every table, queue (with its DLQ) and bucket of the wiring.
+
+    Args:
+        clients: boto3 clients keyed "dynamodb", "sqs", "s3".
+        prefix: the start of every resource name (tests use a unique one).
+        region: the region the clients talk to.
+        visibility_timeout_s: overrides the queues' visibility timeout (the local stack uses a
+            short one so that a failed message comes back in seconds, not half an hour).
+
+    Returns:
+        What was created, with `env`: the variables the handlers read (JOBS_TABLE, ...).
+    """
+    provisioned = Provisioned()
+    for table in wiring.TABLES:
+        name = f"{prefix}-{table.key}"
+        _table(clients["dynamodb"], table, name)
+        provisioned.env[table.env] = name
+    for queue in wiring.QUEUES:
+        url, dlq_url, arn = _queue(
+            clients["sqs"], queue, f"{prefix}-{queue.key}", visibility_timeout_s
+        )
+        provisioned.queue_urls[queue.key] = url
+        provisioned.dlq_urls[queue.key] = dlq_url
+        provisioned.queue_arns[queue.key] = arn
+        provisioned.env[queue.env] = url
+    for bucket in wiring.BUCKETS:
+        name = f"{prefix}-{bucket.key}"
+        _bucket(clients["s3"], clients["sqs"], bucket, name, provisioned, region)
+        provisioned.env[bucket.env] = name
+    return provisioned

@@ -1,0 +1,81 @@
+"""Shared fixtures: an in-process moto AWS plane provisioned from the wiring, and a Lambda context."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import boto3
+import pytest
+from moto import mock_aws
+
+from horizon.aws import reset_clients
+from horizon.settings import reset_settings
+from local.provision import Provisioned, provision
+
+REGION = "us-east-1"
+PLACEHOLDER_CALLBACK = "https://example.execute-api.us-east-1.amazonaws.com/prod"
+
+
+@dataclass
+class Aws:
+    """The mocked AWS plane of one test: clients and what the wiring provisioned."""
+
+    provisioned: Provisioned
+    dynamodb: Any
+    sqs: Any
+    s3: Any
+
+    @property
+    def env(self) -> dict[str, str]:
+        return self.provisioned.env
+
+
+@pytest.fixture
+def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[Aws]:
+    """moto in-process, every table/queue/bucket of the wiring created, settings pointed at them."""
+    for name, value in {
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_SESSION_TOKEN": "testing",
+        "AWS_DEFAULT_REGION": REGION,
+        "AWS_REGION": REGION,
+    }.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
+    with mock_aws():
+        clients = {name: boto3.client(name, region_name=REGION) for name in ("dynamodb", "sqs", "s3")}
+        provisioned = provision(clients, prefix=f"t{uuid.uuid4().hex[:8]}", region=REGION)
+        for name, value in provisioned.env.items():
+            monkeypatch.setenv(name, value)
+        monkeypatch.setenv("WEBSOCKET_CALLBACK_URL", PLACEHOLDER_CALLBACK)
+        reset_settings()
+        reset_clients()
+        yield Aws(provisioned=provisioned, **clients)
+    reset_settings()
+    reset_clients()
+
+
+class FakeLambdaContext:
+    """The parts of Lambda's context object that handlers use."""
+
+    def __init__(self, timeout_s: float = 30.0, function_name: str = "test-function") -> None:
+        self.function_name = function_name
+        self.function_version = "$LATEST"
+        self.invoked_function_arn = f"arn:aws:lambda:{REGION}:123456789012:function:{function_name}"
+        self.memory_limit_in_mb = 512
+        self.aws_request_id = str(uuid.uuid4())
+        self.log_group_name = f"/aws/lambda/{function_name}"
+        self.log_stream_name = "local"
+        self._deadline = time.monotonic() + timeout_s
+
+    def get_remaining_time_in_millis(self) -> int:
+        return max(0, int((self._deadline - time.monotonic()) * 1000))
+
+
+@pytest.fixture
+def lambda_context() -> FakeLambdaContext:
+    return FakeLambdaContext()

@@ -1,0 +1,34 @@
+"""The wiring provisions on moto: every table, queue with DLQ, and the bucket's notification."""
+
+import json
+
+from horizon import wiring
+
+
+def test_every_table_queue_and_bucket_exists(aws):
+    tables = aws.dynamodb.list_tables()["TableNames"]
+    for spec in wiring.TABLES:
+        assert aws.env[spec.env] in tables
+    for spec in wiring.QUEUES:
+        attributes = aws.sqs.get_queue_attributes(
+            QueueUrl=aws.env[spec.env], AttributeNames=["All"]
+        )["Attributes"]
+        redrive = json.loads(attributes["RedrivePolicy"])
+        assert redrive["maxReceiveCount"] == spec.max_receive_count
+        assert redrive["deadLetterTargetArn"].endswith(f"-{spec.key}-dlq")
+    config = aws.s3.get_bucket_notification_configuration(Bucket=aws.env["UPLOADS_BUCKET"])
+    assert config["QueueConfigurations"][0]["Events"] == ["s3:ObjectCreated:*"]
+
+
+def test_uploaded_object_notifies_the_ingest_queue(aws):
+    queue_url = aws.env["INGEST_QUEUE_URL"]
+    aws.s3.put_object(Bucket=aws.env["UPLOADS_BUCKET"], Key="uploads/o/j/a+b c.jsonl", Body=b"{}\n")
+    bodies = []
+    for _ in range(3):
+        messages = aws.sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10).get(
+            "Messages", []
+        )
+        bodies += [json.loads(m["Body"]) for m in messages]
+    records = [r for body in bodies for r in body.get("Records", [])]
+    assert len(records) == 1
+    assert records[0]["eventName"].startswith("ObjectCreated")
