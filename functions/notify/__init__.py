@@ -1,0 +1,1 @@
+"""Notify-queue consumer: snapshots for new WebSocket subscribers."""

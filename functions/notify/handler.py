@@ -1,0 +1,32 @@
+"""Notify queue consumer: each SQS record is a snapshot request for a new subscriber.
+
+Partial batch responses: a record whose connection is not open yet comes back in about a
+second (its visibility was shortened) without holding up the others.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_lambda_powertools.utilities.batch import (
+    BatchProcessor,
+    EventType,
+    process_partial_response,
+)
+from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+
+from horizon.realtime import SnapshotService
+
+# Report failures item by item even when every record failed: a raised error would bring the
+# whole batch back after the queue's full visibility timeout instead of the 1 s retry.
+processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
+
+
+def record_handler(record: SQSRecord) -> None:
+    SnapshotService().handle(record.body, record.receipt_handle)
+
+
+def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    return process_partial_response(
+        event=event, record_handler=record_handler, processor=processor, context=context
+    )

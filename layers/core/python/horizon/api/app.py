@@ -1,0 +1,30 @@
+"""The FastAPI application factory."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+
+from horizon.api import errors
+from horizon.api.metrics import MetricsMiddleware, Registry
+from horizon.api.routers import files, jobs, ops
+from horizon.api.stage import StageRootPathMiddleware
+
+
+def create_app() -> FastAPI:
+    """Build the REST API. Reads no settings and makes no clients: those happen per request,
+    lazily, so tests and the local stack can configure the environment first."""
+    app = FastAPI(
+        title="Event Horizon",
+        version="0.1.0",
+        description="Serverless jobs: upload JSON Lines logs, follow their ingest, read entries.",
+    )
+    app.state.metrics = Registry()
+    app.include_router(files.router)
+    app.include_router(jobs.router)
+    app.include_router(ops.router)
+    # add_middleware wraps: the last added runs first. Metrics see every response, including
+    # the 500s the internal-error middleware writes.
+    errors.install(app)
+    app.add_middleware(StageRootPathMiddleware)
+    app.add_middleware(MetricsMiddleware, registry=app.state.metrics)
+    return app

@@ -1,0 +1,77 @@
+"""Request and response bodies of the REST API (never stored items as they are)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+from horizon.jobs import JobPublic, JobStatus
+
+
+class JobLinks(BaseModel):
+    self: str
+    entries: str
+    errors: str
+
+
+def job_links(job_id: str) -> JobLinks:
+    base = f"/api/v1/jobs/{job_id}"
+    return JobLinks(self=base, entries=f"{base}/entries", errors=f"{base}/errors")
+
+
+class UploadAccepted(BaseModel):
+    job_id: str
+    status: JobStatus
+    file_name: str
+    size_bytes: int
+    links: JobLinks
+
+
+class PresignCreate(BaseModel):
+    file_name: str = Field(min_length=1, max_length=1024)
+    size_bytes: int | None = Field(default=None, description="Declared size; S3 enforces limits")
+    content_type: str | None = Field(default=None, max_length=255)
+
+
+class PresignedPost(BaseModel):
+    url: str
+    fields: dict[str, str]
+    method: str = "POST"
+    expires_in: int
+
+
+class PresignCreated(BaseModel):
+    job_id: str
+    status: JobStatus
+    file_name: str
+    upload: PresignedPost
+    links: JobLinks
+
+
+class JobPage(BaseModel):
+    items: list[JobPublic]
+    next_cursor: str | None
+
+
+class EntryPage(BaseModel):
+    items: list[dict[str, Any]] = Field(
+        description="Each entry's fields plus `line`, its line number in the file"
+    )
+    next_cursor: str | None
+
+
+class InvalidLinePublic(BaseModel):
+    line: int
+    reason: str
+    raw: str
+
+
+class InvalidLinePage(BaseModel):
+    items: list[InvalidLinePublic]
+    next_cursor: str | None
+
+
+class Health(BaseModel):
+    status: str
+    checks: dict[str, str]

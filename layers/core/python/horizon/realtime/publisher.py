@@ -1,0 +1,58 @@
+"""Pushing a job's progress to every connection subscribed to it."""
+
+from __future__ import annotations
+
+import logging
+
+from horizon.errors import HorizonError
+from horizon.jobs import Job
+from horizon.realtime import messages
+from horizon.realtime.connections import ConnectionStore
+from horizon.realtime.notifier import Delivery, Notifier
+
+logger = logging.getLogger(__name__)
+
+
+class JobProgressPublisher:
+    """Posts `progress` messages for a job to its subscribers.
+
+    Progress is a side channel: `publish` never raises, so a WebSocket problem can never fail
+    or repeat the work it reports on.
+
+    Args:
+        connections: the connections store; made lazily when omitted.
+        notifier: the `@connections` poster; made lazily when omitted.
+    """
+
+    def __init__(
+        self, connections: ConnectionStore | None = None, notifier: Notifier | None = None
+    ) -> None:
+        self._connections = connections
+        self._notifier = notifier
+
+    @property
+    def connections(self) -> ConnectionStore:
+        if self._connections is None:
+            self._connections = ConnectionStore()
+        return self._connections
+
+    @property
+    def notifier(self) -> Notifier:
+        if self._notifier is None:
+            self._notifier = Notifier()
+        return self._notifier
+
+    def publish(self, job: Job) -> None:
+        """Send the job's current state to each subscriber; drop gone connections."""
+        try:
+            subscribers = self.connections.subscribers(job.owner, job.job_id)
+            message = messages.progress(job)
+        except HorizonError as error:
+            logger.warning("could not publish progress of job %s: %s", job.job_id, error)
+            return
+        for connection_id in subscribers:
+            try:
+                if self.notifier.send(connection_id, message) is Delivery.GONE:
+                    self.connections.drop_gone(connection_id)
+            except HorizonError as error:
+                logger.warning("progress to %s not delivered: %s", connection_id, error)

@@ -1,0 +1,196 @@
+"""The WebSocket routes as one service: $connect, $disconnect, subscribe, ping, $default.
+
+`functions/websocket/handler.py` only translates API Gateway's events into these calls.
+Replies are posted through `@connections` (route responses are not configured), and a
+client's mistake is answered with an `error` message while the connection stays open.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+
+from horizon import aws
+from horizon.api.tenancy import UnauthorizedError, bearer_token, resolve_owner
+from horizon.dynamo import AWS_ERRORS
+from horizon.errors import DependencyError, NotFoundError
+from horizon.jobs import JobStore
+from horizon.realtime import messages
+from horizon.realtime.connections import ConnectionStore
+from horizon.realtime.notifier import Delivery, Notifier
+from horizon.settings import get_settings
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class ConnectRequest:
+    """What `$connect` carries that matters here (header names are lower-cased)."""
+
+    connection_id: str
+    headers: dict[str, str]
+    query: dict[str, str]
+
+
+class WebSocketService:
+    """Handles the WebSocket routes.
+
+    Args:
+        connections, jobs, notifier, sqs: collaborators; each made lazily when omitted.
+
+    $connect with `?job_id=` for a job that does not exist (or is another owner's) is accepted,
+    without a subscription: the snapshot sent after the connection opens is then a
+    `not_found` error message. Browsers cannot read a refused handshake's status, so an
+    explicit message is the more useful answer.
+    """
+
+    def __init__(
+        self,
+        connections: ConnectionStore | None = None,
+        jobs: JobStore | None = None,
+        notifier: Notifier | None = None,
+        sqs: Any = None,
+    ) -> None:
+        self._connections = connections
+        self._jobs = jobs
+        self._notifier = notifier
+        self._sqs = sqs
+
+    @property
+    def connections(self) -> ConnectionStore:
+        if self._connections is None:
+            self._connections = ConnectionStore()
+        return self._connections
+
+    @property
+    def jobs(self) -> JobStore:
+        if self._jobs is None:
+            self._jobs = JobStore()
+        return self._jobs
+
+    @property
+    def notifier(self) -> Notifier:
+        if self._notifier is None:
+            self._notifier = Notifier()
+        return self._notifier
+
+    @property
+    def sqs(self) -> Any:
+        if self._sqs is None:
+            self._sqs = aws.client("sqs")
+        return self._sqs
+
+    # -- routes ------------------------------------------------------------------------------
+
+    def connect(self, request: ConnectRequest) -> int:
+        """Accept or refuse a connection; returns the HTTP status for API Gateway.
+
+        200 accepted, 401 missing/unknown token, 400 malformed `job_id`. Raises
+        DependencyError when the table or queue fails (API Gateway then refuses with 500).
+        """
+        token = bearer_token(request.headers.get("authorization")) or request.query.get("token")
+        try:
+            owner = resolve_owner(token)
+        except UnauthorizedError:
+            return 401
+        job_id = request.query.get("job_id")
+        if job_id is not None and not messages.is_job_id(job_id):
+            return 400
+        connection = self.connections.put_connection(request.connection_id, owner)
+        if job_id is not None:
+            if self._job_exists(owner, job_id):
+                self.connections.subscribe_job(connection, job_id)
+            # API Gateway delivers nothing until $connect returns: the notify function sends
+            # the current state (or the not_found error) once the connection is open.
+            self._queue_snapshot(request.connection_id, owner, job_id)
+        return 200
+
+    def disconnect(self, connection_id: str) -> None:
+        """Forget the connection and its subscriptions (best effort; TTL covers the rest)."""
+        try:
+            self.connections.remove_connection(connection_id)
+        except DependencyError as error:
+            logger.warning("could not clean up connection %s: %s", connection_id, error)
+
+    def message(self, connection_id: str, route: str, body: str | None) -> None:
+        """Handle a message routed to `route` (subscribe, ping, or $default)."""
+        payload = _parse(body)
+        if payload is None:
+            self._reply(connection_id, messages.error("bad_request", "expected a JSON object"))
+            return
+        action = payload.get("action")
+        try:
+            if route == "ping" or action == "ping":
+                self._reply(connection_id, messages.pong())
+            elif route == "subscribe" or action == "subscribe":
+                self.subscribe(connection_id, payload.get("job_id"))
+            else:
+                text = f"unknown action {action!r}" if action else "missing action"
+                self._reply(connection_id, messages.error("bad_request", text))
+        except DependencyError as error:
+            logger.warning("message on %s failed: %s", connection_id, error, exc_info=error)
+            self._reply(connection_id, messages.error("unavailable", "try again shortly"))
+
+    def subscribe(self, connection_id: str, job_id: Any) -> None:
+        """Subscribe to a job, then push its current state.
+
+        The subscription is recorded before the state is read, so an update between the two
+        is either in the snapshot or published to this connection: nobody waits for an event
+        that already happened.
+        """
+        if not messages.is_job_id(job_id):
+            self._reply(connection_id, messages.error("bad_request", "job_id is required"))
+            return
+        connection = self.connections.get_connection(connection_id)
+        if connection is None:
+            # The record expired or $disconnect already ran: nothing to subscribe.
+            self._reply(connection_id, messages.error("gone", "connection is not registered"))
+            return
+        topic = self.connections.subscribe_job(connection, job_id)
+        try:
+            job = self.jobs.get(connection.owner, job_id)
+        except NotFoundError:
+            self.connections.unsubscribe(connection_id, topic)
+            self._reply(connection_id, messages.error("not_found", f"job {job_id} not found"))
+            return
+        self._reply(connection_id, messages.progress(job))
+
+    # -- helpers -----------------------------------------------------------------------------
+
+    def _job_exists(self, owner: str, job_id: str) -> bool:
+        try:
+            self.jobs.get(owner, job_id)
+        except NotFoundError:
+            return False
+        return True
+
+    def _queue_snapshot(self, connection_id: str, owner: str, job_id: str) -> None:
+        body = {
+            "type": "snapshot",
+            "connection_id": connection_id,
+            "owner": owner,
+            "job_id": job_id,
+        }
+        try:
+            self.sqs.send_message(
+                QueueUrl=get_settings().notify_queue_url, MessageBody=orjson.dumps(body).decode()
+            )
+        except AWS_ERRORS as error:
+            raise DependencyError("could not queue the snapshot") from error
+
+    def _reply(self, connection_id: str, message: dict[str, Any]) -> None:
+        if self.notifier.send(connection_id, message) is Delivery.GONE:
+            self.connections.drop_gone(connection_id)
+
+
+def _parse(body: str | None) -> dict[str, Any] | None:
+    if not body:
+        return None
+    try:
+        payload = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        return None
+    return payload if isinstance(payload, dict) else None

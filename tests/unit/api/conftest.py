@@ -1,0 +1,50 @@
+"""Fixtures of the REST API tests: an app client on moto, tenants, and stored jobs."""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+from fastapi.testclient import TestClient
+
+from horizon.api import create_app
+from horizon.clock import now_iso
+from horizon.jobs import Job, JobStore
+from horizon.settings import reset_settings
+
+TOKEN_A = "token-for-tenant-a"
+TOKEN_B = "token-for-tenant-b"
+
+
+@pytest.fixture
+def client(aws):
+    with TestClient(create_app(), raise_server_exceptions=False) as test_client:
+        yield test_client
+
+
+@pytest.fixture
+def tenants(aws, monkeypatch):
+    """Two tenants with their own tokens; returns the headers of each."""
+    monkeypatch.setenv("API_TOKENS", f"{TOKEN_A}=tenant-a,{TOKEN_B}=tenant-b")
+    reset_settings()
+    return {
+        "a": {"Authorization": f"Bearer {TOKEN_A}"},
+        "b": {"Authorization": f"Bearer {TOKEN_B}"},
+    }
+
+
+def make_job(owner: str = "local", **fields) -> Job:
+    """Store a job for `owner` and return it."""
+    job_id = fields.pop("job_id", str(uuid.uuid4()))
+    stamp = now_iso()
+    job = Job(
+        owner=owner,
+        job_id=job_id,
+        file_name="app.jsonl",
+        size_bytes=fields.pop("size_bytes", 1000),
+        object_key=f"uploads/{owner}/{job_id}/app.jsonl",
+        created_at=stamp,
+        updated_at=stamp,
+        **fields,
+    )
+    return JobStore().create(job)

@@ -1,0 +1,1 @@
+"""WebSocket and live progress tests."""
