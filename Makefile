@@ -13,6 +13,7 @@ CDKLOCAL := npx --yes --package aws-cdk@3.0.0 --package aws-cdk-local@3.0.4 cdkl
 # about this project.
 export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION := 1
 export JSII_SILENCE_WARNING_UNTESTED_NODE_VERSION := 1
+export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 
 .PHONY: install up test lint unit integration infra synth bench deploy deploy-localstack deps-layer clean
 

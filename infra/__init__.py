@@ -1,0 +1,1 @@
+"""The CDK app of Event Horizon: one construct per capability, composed by `EventHorizonStack`."""

@@ -1,0 +1,136 @@
+"""cdk-nag (v3) acknowledgments: each finding the stack accepts, with the reason why.
+
+cdk-nag v3 runs as a CDK policy-validation plugin; a finding is acknowledged with
+`Validations.of(construct).acknowledge(...)`, which covers the construct and its children.
+Ids of granular findings (`AwsSolutions-IAM5[Resource::...]`) name CloudFormation logical ids,
+so they are computed from the constructs here rather than copied from a report.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from aws_cdk import Acknowledgment, CfnResource, Stack, Validations
+from constructs import IConstruct
+
+from horizon import wiring
+from infra import names
+from infra.websocket_api import MANAGE_CONNECTIONS_METHODS
+
+if TYPE_CHECKING:
+    from infra.stack import EventHorizonStack
+
+AUTH_REASON = (
+    "Callers authenticate with bearer API tokens that the application maps to a tenant "
+    "(horizon settings API_TOKENS); every stored item is scoped by that tenant."
+)
+# Actions the L2 bucket grants produce, by the access of a FunctionSpec.
+BUCKET_GRANT_ACTIONS: dict[str, tuple[str, ...]] = {
+    "read": ("s3:GetBucket*", "s3:GetObject*", "s3:List*"),
+    "write": ("s3:Abort*",),
+    "read_write": ("s3:GetBucket*", "s3:GetObject*", "s3:List*", "s3:Abort*", "s3:DeleteObject*"),
+}
+
+
+def acknowledge(scope: IConstruct, rule: str, reason: str) -> None:
+    """Acknowledge the AwsSolutions finding `rule` on `scope` and everything under it.
+
+    Args:
+        scope: the construct the finding is reported on (or a parent).
+        rule: the rule id without the pack, e.g. "APIG2" or "IAM5[Action::s3:List*]".
+        reason: why the finding is accepted (shown in reports and reviews).
+    """
+    Validations.of(scope).acknowledge(Acknowledgment(id=f"AwsSolutions-{rule}", reason=reason))
+
+
+def _ref(scope: IConstruct) -> str:
+    """Return the `<LogicalId>` placeholder cdk-nag writes for a reference to `scope`."""
+    default = scope.node.default_child
+    assert isinstance(default, CfnResource)
+    return Stack.of(scope).resolve(Stack.of(scope).get_logical_id(default))
+
+
+def add_suppressions(stack: EventHorizonStack) -> None:
+    """Acknowledge the AwsSolutions findings this stack accepts, each with its reason.
+
+    Args:
+        stack: the composed stack.
+    """
+    _apis(stack)
+    _function_roles(stack)
+    for child in stack.node.children:
+        # aws-cdk-lib's own singleton that writes the bucket notification configuration.
+        if child.node.id.startswith("BucketNotificationsHandler"):
+            acknowledge(
+                child,
+                "IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole]",
+                "aws-cdk-lib's BucketNotificationsHandler custom resource; the managed policy "
+                "only lets it write its own logs and its role is not configurable.",
+            )
+
+
+def _apis(stack: EventHorizonStack) -> None:
+    rest = stack.rest_api
+    acknowledge(rest, "APIG4", AUTH_REASON)
+    acknowledge(stack.websocket, "APIG4", AUTH_REASON)
+    acknowledge(
+        rest,
+        "COG4",
+        "The platform has no Cognito user pool: tenants authenticate with bearer API tokens "
+        "checked by the application.",
+    )
+    acknowledge(
+        rest,
+        "APIG2",
+        "Lambda proxy API: FastAPI validates every body, path and query parameter with "
+        "pydantic models; API Gateway holds no models a validator could apply.",
+    )
+    acknowledge(
+        rest,
+        "APIG3",
+        "WAF web ACLs are managed per account and associated outside this stack.",
+    )
+    acknowledge(
+        rest,
+        "IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AmazonAPIGatewayPushToCloudWatchLogs]",
+        "The AWS-documented policy of API Gateway's account-wide CloudWatch Logs role, "
+        "required for execution logging.",
+    )
+
+
+def _function_roles(stack: EventHorizonStack) -> None:
+    api_ref = _ref(stack.websocket.api)
+    for spec in wiring.FUNCTIONS:
+        role = stack.functions.functions[spec.key].role
+        assert role is not None
+        acknowledge(
+            role,
+            "IAM5[Resource::*]",
+            "X-Ray tracing: xray:PutTraceSegments and xray:PutTelemetryRecords support no "
+            "resource-level permissions.",
+        )
+        for key, access in spec.access.items():
+            if key == names.WEBSOCKET_RESOURCE:
+                for method in MANAGE_CONNECTIONS_METHODS:
+                    acknowledge(
+                        role,
+                        "IAM5[Resource::arn:<AWS::Partition>:execute-api:<AWS::Region>:"
+                        f"<AWS::AccountId>:<{api_ref}>/{wiring.WEBSOCKET_STAGE}/{method}/@connections/*]",
+                        "Connection ids exist only at run time; the grant is limited to this "
+                        "API, its stage and the @connections method.",
+                    )
+            elif key in stack.storage.buckets:
+                bucket_ref = _ref(stack.storage.buckets[key])
+                acknowledge(
+                    role,
+                    f"IAM5[Resource::<{bucket_ref}.Arn>/*]",
+                    f"Objects of the {key} bucket, as the L2 bucket grant scopes them; keys "
+                    "are created per upload.",
+                )
+                for action in BUCKET_GRANT_ACTIONS[access]:
+                    acknowledge(
+                        role,
+                        f"IAM5[Action::{action}]",
+                        f"Action group of the L2 bucket grant ({access}), limited to the "
+                        f"{key} bucket.",
+                    )

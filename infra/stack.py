@@ -1,0 +1,118 @@
+"""The Event Horizon stack: one construct per capability, all configured from `horizon.wiring`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from aws_cdk import CfnOutput, Stack
+from constructs import Construct
+
+from horizon import wiring
+from infra import names
+from infra.data import DataTables
+from infra.functions import Functions, Resources, add_queue_triggers
+from infra.monitoring import Monitoring
+from infra.nag import add_suppressions
+from infra.queues import WorkQueues
+from infra.rest_api import RestApi
+from infra.storage import Storage
+from infra.websocket_api import WebSocketApi
+
+
+class EventHorizonStack(Stack):
+    """Log ingestion end to end: uploads → queue → ingest → tables, REST and WebSocket APIs.
+
+    Attributes:
+        data, queues, storage, monitoring, websocket, functions, rest_api: the constructs.
+    """
+
+    def __init__(
+        self, scope: Construct, construct_id: str, *, deps_layer_dir: Path | str, **kwargs: Any
+    ) -> None:
+        """Compose the stack.
+
+        Args:
+            scope: the app.
+            construct_id: the stack's id.
+            deps_layer_dir: the built dependencies layer (a folder holding `python/`).
+            **kwargs: passed to `Stack` (env, description, ...).
+
+        Raises:
+            FileNotFoundError: `deps_layer_dir` has no `python/` folder.
+        """
+        super().__init__(scope, construct_id, **kwargs)
+        deps = Path(deps_layer_dir)
+        if not (deps / "python").is_dir():
+            raise FileNotFoundError(
+                f"the dependencies layer is missing: {deps / 'python'} does not exist; "
+                "build it with `make deps-layer`"
+            )
+        self.data = DataTables(self, "Data", specs=wiring.TABLES)
+        self.queues = WorkQueues(self, "Queues", specs=wiring.QUEUES)
+        self.storage = Storage(self, "Storage", specs=wiring.BUCKETS, queues=self.queues.queues)
+        self.monitoring = Monitoring(
+            self, "Monitoring", dead_letter_queues=self.queues.dead_letter_queues
+        )
+        # The API exists before the functions: they need its callback URL, its routes need them.
+        self.websocket = WebSocketApi(
+            self,
+            "WebSocket",
+            route_selection_expression=wiring.WEBSOCKET_ROUTE_SELECTION,
+            stage_name=wiring.WEBSOCKET_STAGE,
+        )
+        self.functions = Functions(
+            self,
+            "Functions",
+            specs=wiring.FUNCTIONS,
+            resources=self._resources(),
+            deps_layer_dir=deps,
+            extra_environment={
+                # The ingest service gives up on a file at the last delivery before the DLQ.
+                "INGEST_MAX_RECEIVE_COUNT": str(wiring.queue("ingest").max_receive_count),
+            },
+        )
+        functions = self.functions.functions
+        add_queue_triggers(wiring.QUEUE_TRIGGERS, functions, self.queues.queues)
+        self.websocket.add_routes(wiring.WEBSOCKET_ROUTES, functions)
+        self.rest_api = RestApi(self, "Rest", handler=functions[wiring.REST_FUNCTION])
+        self._outputs()
+        add_suppressions(self)
+
+    def _resources(self) -> Resources:
+        env: dict[str, str] = {}
+        for spec in wiring.TABLES:
+            env[spec.env] = self.data.tables[spec.key].table_name
+        for spec in wiring.QUEUES:
+            env[spec.env] = self.queues.queues[spec.key].queue_url
+        for spec in wiring.BUCKETS:
+            env[spec.env] = self.storage.buckets[spec.key].bucket_name
+        env[names.WEBSOCKET_CALLBACK_ENV] = self.websocket.endpoint.callback_url
+        return Resources(
+            tables=self.data.tables,
+            buckets=self.storage.buckets,
+            queues=self.queues.queues,
+            websocket=self.websocket.endpoint,
+            env=env,
+        )
+
+    def _outputs(self) -> None:
+        outputs = {
+            names.OUTPUT_REST_API_URL: (self.rest_api.url, "REST API base URL"),
+            names.OUTPUT_WEBSOCKET_URL: (self.websocket.url, "WebSocket URL clients connect to"),
+            names.OUTPUT_WEBSOCKET_CALLBACK_URL: (
+                self.websocket.endpoint.callback_url,
+                "WebSocket @connections endpoint",
+            ),
+            names.OUTPUT_ALARM_TOPIC_ARN: (
+                self.monitoring.topic.topic_arn,
+                "Subscribe to this topic for DLQ alarms",
+            ),
+            names.OUTPUT_UPLOADS_BUCKET: (
+                self.storage.buckets[wiring.UPLOADS.key].bucket_name,
+                "Bucket receiving uploaded log files",
+            ),
+        }
+        for output_id, (value, description) in outputs.items():
+            # Outputs directly on the stack keep their ids as logical ids: stable and readable.
+            CfnOutput(self, output_id, value=value, description=description)
