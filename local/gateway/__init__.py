@@ -1,0 +1,1 @@
+"""Emulation of API Gateway (REST, WebSocket, @connections) for the local stack."""
