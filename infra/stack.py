@@ -10,6 +10,7 @@ from constructs import Construct
 
 from horizon import wiring
 from infra import names
+from infra.auth import ApiTokens
 from infra.data import DataTables
 from infra.functions import Functions, Resources, add_queue_triggers
 from infra.monitoring import Monitoring
@@ -18,6 +19,10 @@ from infra.queues import WorkQueues
 from infra.rest_api import RestApi
 from infra.storage import Storage
 from infra.websocket_api import WebSocketApi
+
+
+# The functions that authenticate callers: the REST API and the WebSocket $connect.
+TOKEN_CHECKING_FUNCTIONS = (wiring.REST_FUNCTION, wiring.WEBSOCKET_ROUTES["$connect"])
 
 
 class EventHorizonStack(Stack):
@@ -61,6 +66,7 @@ class EventHorizonStack(Stack):
             route_selection_expression=wiring.WEBSOCKET_ROUTE_SELECTION,
             stage_name=wiring.WEBSOCKET_STAGE,
         )
+        self.api_tokens = ApiTokens(self, "ApiTokens")
         self.functions = Functions(
             self,
             "Functions",
@@ -70,9 +76,12 @@ class EventHorizonStack(Stack):
             extra_environment={
                 # The ingest service gives up on a file at the last delivery before the DLQ.
                 "INGEST_MAX_RECEIVE_COUNT": str(wiring.queue("ingest").max_receive_count),
+                **self.api_tokens.environment,
             },
         )
         functions = self.functions.functions
+        for key in TOKEN_CHECKING_FUNCTIONS:
+            self.api_tokens.grant_read(functions[key])
         add_queue_triggers(wiring.QUEUE_TRIGGERS, functions, self.queues.queues)
         self.websocket.add_routes(wiring.WEBSOCKET_ROUTES, functions)
         self.rest_api = RestApi(self, "Rest", handler=functions[wiring.REST_FUNCTION])
@@ -107,6 +116,10 @@ class EventHorizonStack(Stack):
             names.OUTPUT_ALARM_TOPIC_ARN: (
                 self.monitoring.topic.topic_arn,
                 "Subscribe to this topic for DLQ alarms",
+            ),
+            names.OUTPUT_API_TOKENS_SECRET_ARN: (
+                self.api_tokens.secret.secret_arn,
+                "Secret holding the API bearer tokens (read the generated one from here)",
             ),
             names.OUTPUT_UPLOADS_BUCKET: (
                 self.storage.buckets[wiring.UPLOADS.key].bucket_name,

@@ -122,6 +122,7 @@ def test_outputs_have_stable_ids(template):
         names.OUTPUT_WEBSOCKET_CALLBACK_URL,
         names.OUTPUT_ALARM_TOPIC_ARN,
         names.OUTPUT_UPLOADS_BUCKET,
+        names.OUTPUT_API_TOKENS_SECRET_ARN,
     }
     assert set(outputs) == expected
     assert outputs[names.OUTPUT_WEBSOCKET_URL]["Value"]["Fn::Join"][1][0] == "wss://"

@@ -56,6 +56,11 @@ class Settings(BaseSettings):
     # setup in which every caller is the tenant `default_owner`.
     api_tokens: str = Field(default="", alias="API_TOKENS")
     default_owner: str = Field(default="local", alias="DEFAULT_OWNER")
+    # In AWS the tokens live in a Secrets Manager secret: {"token": "...", "tenant": "..."} or
+    # {"tokens": {"<token>": "<tenant>", ...}}. CDK sets both of these, so a deployed API never
+    # falls back to the open single-tenant mode.
+    api_tokens_secret_arn: str | None = Field(default=None, alias="API_TOKENS_SECRET_ARN")
+    require_api_tokens: bool = Field(default=False, alias="REQUIRE_API_TOKENS")
 
     def tokens(self) -> dict[str, str]:
         """Return the bearer token → tenant map parsed from `API_TOKENS`."""

@@ -1,7 +1,7 @@
 """The REST API: a FastAPI app (built by `create_app()`) served through Mangum.
 
-`create_app` is imported lazily so that `horizon.api.tenancy`, which the WebSocket function
-also uses, does not pull FastAPI into every cold start.
+`create_app` is imported lazily so that importing `horizon.api` for its helpers does not pull
+FastAPI into the other functions' cold starts.
 """
 
 from __future__ import annotations

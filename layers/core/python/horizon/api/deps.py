@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import Depends, Header
 
-from horizon.api.tenancy import bearer_token, resolve_owner
+from horizon.tenancy import bearer_token, resolve_owner
 from horizon.entries import EntryStore
 from horizon.jobs import JobStore
 from horizon.uploads import UploadService

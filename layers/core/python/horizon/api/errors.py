@@ -14,7 +14,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from horizon.api.tenancy import UnauthorizedError
+from horizon.tenancy import UnauthorizedError
 from horizon.errors import (
     ConflictError,
     DependencyError,

@@ -14,7 +14,7 @@ from typing import Any
 import orjson
 
 from horizon import aws
-from horizon.api.tenancy import UnauthorizedError, bearer_token, resolve_owner
+from horizon.tenancy import UnauthorizedError, bearer_token, resolve_owner
 from horizon.dynamo import AWS_ERRORS
 from horizon.errors import DependencyError, NotFoundError
 from horizon.jobs import JobStore
