@@ -12,7 +12,7 @@ from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_secretsmanager as secretsmanager
 from constructs import Construct
 
-SECRET_ARN_ENV = "API_TOKENS_SECRET_ARN"
+SECRET_ARN_ENV = "API_TOKENS_SECRET_ARN"  # noqa: S105 - a variable name, not a secret
 REQUIRE_TOKENS_ENV = "REQUIRE_API_TOKENS"
 
 
@@ -30,7 +30,7 @@ class ApiTokens(Construct):
             "Secret",
             description="Event Horizon API bearer tokens mapped to tenants",
             generate_secret_string=secretsmanager.SecretStringGenerator(
-                secret_string_template='{"tenant": "default"}',
+                secret_string_template='{"tenant": "default"}',  # noqa: S106 - no secret in it
                 generate_string_key="token",
                 exclude_punctuation=True,
                 password_length=40,

@@ -18,7 +18,7 @@ OUTPUT_WEBSOCKET_URL = "WebSocketUrl"
 OUTPUT_WEBSOCKET_CALLBACK_URL = "WebSocketCallbackUrl"
 OUTPUT_ALARM_TOPIC_ARN = "AlarmTopicArn"
 OUTPUT_UPLOADS_BUCKET = "UploadsBucketName"
-OUTPUT_API_TOKENS_SECRET_ARN = "ApiTokensSecretArn"
+OUTPUT_API_TOKENS_SECRET_ARN = "ApiTokensSecretArn"  # noqa: S105 - an output id
 
 # The REST API's stage (the WebSocket stage is `wiring.WEBSOCKET_STAGE`).
 REST_STAGE = "prod"

@@ -20,7 +20,6 @@ from infra.rest_api import RestApi
 from infra.storage import Storage
 from infra.websocket_api import WebSocketApi
 
-
 # The functions that authenticate callers: the REST API and the WebSocket $connect.
 TOKEN_CHECKING_FUNCTIONS = (wiring.REST_FUNCTION, wiring.WEBSOCKET_ROUTES["$connect"])
 

@@ -47,7 +47,9 @@ def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[Aws]:
         monkeypatch.setenv(name, value)
     monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
     with mock_aws():
-        clients = {name: boto3.client(name, region_name=REGION) for name in ("dynamodb", "sqs", "s3")}
+        clients = {
+            name: boto3.client(name, region_name=REGION) for name in ("dynamodb", "sqs", "s3")
+        }
         provisioned = provision(clients, prefix=f"t{uuid.uuid4().hex[:8]}", region=REGION)
         for name, value in provisioned.env.items():
             monkeypatch.setenv(name, value)

@@ -83,7 +83,9 @@ def test_claim_of_missing_or_finished_job(store):
 def test_checkpoint_from_a_stale_offset_is_refused(store):
     store.create(_job())
     job = store.claim("tenant-a", "job-1", "worker-1", lease_s=60)
-    moved = store.checkpoint(job, "worker-1", JobCounts(offset=500, lines=10, valid=9, invalid=1), 60)
+    moved = store.checkpoint(
+        job, "worker-1", JobCounts(offset=500, lines=10, valid=9, invalid=1), 60
+    )
     assert moved.counts.valid == 9
     assert moved.seq == job.seq + 1
     # replaying the same step (a redelivery that read the job before) cannot count again

@@ -6,9 +6,9 @@ from typing import Annotated
 
 from fastapi import Depends, Header
 
-from horizon.tenancy import bearer_token, resolve_owner
 from horizon.entries import EntryStore
 from horizon.jobs import JobStore
+from horizon.tenancy import bearer_token, resolve_owner
 from horizon.uploads import UploadService
 
 

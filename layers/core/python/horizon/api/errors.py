@@ -14,7 +14,6 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from horizon.tenancy import UnauthorizedError
 from horizon.errors import (
     ConflictError,
     DependencyError,
@@ -24,6 +23,7 @@ from horizon.errors import (
     PayloadTooLargeError,
     UnsupportedMediaError,
 )
+from horizon.tenancy import UnauthorizedError
 
 logger = logging.getLogger(__name__)
 

@@ -14,7 +14,6 @@ from typing import Any
 import orjson
 
 from horizon import aws
-from horizon.tenancy import UnauthorizedError, bearer_token, resolve_owner
 from horizon.dynamo import AWS_ERRORS
 from horizon.errors import DependencyError, NotFoundError
 from horizon.jobs import JobStore
@@ -22,6 +21,7 @@ from horizon.realtime import messages
 from horizon.realtime.connections import ConnectionStore
 from horizon.realtime.notifier import Delivery, Notifier
 from horizon.settings import get_settings
+from horizon.tenancy import UnauthorizedError, bearer_token, resolve_owner
 
 logger = logging.getLogger(__name__)
 
