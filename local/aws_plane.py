@@ -102,9 +102,10 @@ def start_aws_plane(
     Args:
         region: the region of every client.
         endpoint_url: an external endpoint (LocalStack); None starts moto on 127.0.0.1.
-        prefix: the start of every resource name; default "horizon" on the process's first
-            embedded moto, else a unique "horizon-xxxxxxxx" (an external endpoint keeps what
-            an earlier run created, and moto's state is shared by a process's servers).
+        prefix: the start of every resource name; default LOCAL_RESOURCE_PREFIX, else
+            "horizon" on the process's first embedded moto, else a unique "horizon-xxxxxxxx"
+            (moto's state is shared by a process's servers). With the same prefix on the same
+            external endpoint, a restarted stack reuses what the earlier run created.
         visibility_timeout_s: the queues' visibility timeout (default LOCAL_VISIBILITY_TIMEOUT_S).
 
     Returns:
@@ -114,6 +115,7 @@ def start_aws_plane(
         botocore.exceptions.ClientError: provisioning failed.
     """
     server: ThreadedMotoServer | None = None
+    prefix = prefix or os.environ.get("LOCAL_RESOURCE_PREFIX") or None
     if endpoint_url is None:
         # moto accepts any credentials; set fake ones so that real ones are never used.
         os.environ.update(FAKE_CREDENTIALS)

@@ -9,7 +9,14 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
+from botocore.exceptions import ClientError
+
 from horizon import wiring
+from horizon.dynamo import error_code
+
+# Provisioning again on a plane that already has the resources (a restarted local stack on the
+# same LocalStack or moto server) reuses them.
+_ALREADY_THERE = {"ResourceInUseException", "BucketAlreadyOwnedByYou"}
 
 
 @dataclass
@@ -28,12 +35,17 @@ def _table(client: Any, spec: wiring.TableSpec, name: str) -> None:
     if spec.sort_key:
         keys.append({"AttributeName": spec.sort_key, "KeyType": "RANGE"})
         attributes.append({"AttributeName": spec.sort_key, "AttributeType": spec.sort_key_type})
-    client.create_table(
-        TableName=name,
-        KeySchema=keys,
-        AttributeDefinitions=attributes,
-        BillingMode="PAY_PER_REQUEST",
-    )
+    try:
+        client.create_table(
+            TableName=name,
+            KeySchema=keys,
+            AttributeDefinitions=attributes,
+            BillingMode="PAY_PER_REQUEST",
+        )
+    except ClientError as error:
+        if error_code(error) not in _ALREADY_THERE:
+            raise
+        return
     if spec.ttl_attribute:
         client.update_time_to_live(
             TableName=name,
@@ -51,15 +63,19 @@ def _queue(
     dlq_arn = client.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["QueueArn"])[
         "Attributes"
     ]["QueueArn"]
-    url = client.create_queue(
-        QueueName=name,
-        Attributes={
-            "VisibilityTimeout": str(visibility_timeout_s or spec.visibility_timeout_s),
-            "RedrivePolicy": json.dumps(
-                {"deadLetterTargetArn": dlq_arn, "maxReceiveCount": spec.max_receive_count}
-            ),
-        },
-    )["QueueUrl"]
+    attributes = {
+        "VisibilityTimeout": str(visibility_timeout_s or spec.visibility_timeout_s),
+        "RedrivePolicy": json.dumps(
+            {"deadLetterTargetArn": dlq_arn, "maxReceiveCount": spec.max_receive_count}
+        ),
+    }
+    try:
+        url = client.create_queue(QueueName=name, Attributes=attributes)["QueueUrl"]
+    except ClientError as error:
+        if "QueueAlreadyExists" not in error_code(error):
+            raise
+        url = client.get_queue_url(QueueName=name)["QueueUrl"]
+        client.set_queue_attributes(QueueUrl=url, Attributes=attributes)
     arn = client.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"][
         "QueueArn"
     ]
@@ -69,10 +85,14 @@ def _queue(
 def _bucket(
     s3: Any, sqs: Any, spec: wiring.BucketSpec, name: str, provisioned: Provisioned, region: str
 ) -> None:
-    if region == "us-east-1":
-        s3.create_bucket(Bucket=name)
-    else:
-        s3.create_bucket(Bucket=name, CreateBucketConfiguration={"LocationConstraint": region})
+    try:
+        if region == "us-east-1":
+            s3.create_bucket(Bucket=name)
+        else:
+            s3.create_bucket(Bucket=name, CreateBucketConfiguration={"LocationConstraint": region})
+    except ClientError as error:
+        if error_code(error) not in _ALREADY_THERE:
+            raise
     configurations = []
     for notification in spec.notifications:
         queue_arn = provisioned.queue_arns[notification.queue]

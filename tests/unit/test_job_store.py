@@ -131,3 +131,13 @@ def test_fail_marks_an_unfinished_job(store):
     assert failed is not None
     assert failed.status is JobStatus.FAILED
     assert failed.finished_at is not None
+
+
+def test_claim_bumps_seq_and_record_size_needs_the_lease(store):
+    store.create(_job(size=0))
+    job = store.claim("tenant-a", "job-1", "worker-1", lease_s=60)
+    assert job.seq == 1
+    sized = store.record_size(job, "worker-1", 4096)
+    assert sized.size_bytes == 4096
+    with pytest.raises(LeaseLostError):
+        store.record_size(job, "worker-2", 1)

@@ -32,3 +32,16 @@ def test_uploaded_object_notifies_the_ingest_queue(aws):
     records = [r for body in bodies for r in body.get("Records", [])]
     assert len(records) == 1
     assert records[0]["eventName"].startswith("ObjectCreated")
+
+
+def test_provisioning_twice_reuses_what_exists(aws):
+    from local.provision import provision
+
+    clients = {"dynamodb": aws.dynamodb, "sqs": aws.sqs, "s3": aws.s3}
+    prefix = aws.env["JOBS_TABLE"].removesuffix("-jobs")
+    again = provision(clients, prefix=prefix, visibility_timeout_s=7)
+    assert again.env == aws.env
+    attributes = aws.sqs.get_queue_attributes(
+        QueueUrl=aws.env["INGEST_QUEUE_URL"], AttributeNames=["VisibilityTimeout"]
+    )["Attributes"]
+    assert attributes["VisibilityTimeout"] == "7"

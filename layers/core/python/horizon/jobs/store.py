@@ -116,7 +116,8 @@ class JobStore:
                 Key=self._key(owner, job_id),
                 UpdateExpression=(
                     "SET #status = :processing, lease_owner = :worker, lease_expires_at = :expires, "
-                    "updated_at = :stamp, started_at = if_not_exists(started_at, :stamp)"
+                    "updated_at = :stamp, started_at = if_not_exists(started_at, :stamp), "
+                    "seq = seq + :one"
                 ),
                 ConditionExpression=(
                     "attribute_exists(job_id) AND #status IN (:queued, :processing) AND "
@@ -131,6 +132,7 @@ class JobStore:
                     expires=now + lease_s,
                     stamp=stamp,
                     now=now,
+                    one=1,
                 ),
                 ReturnValues="ALL_NEW",
                 ReturnValuesOnConditionCheckFailure="ALL_OLD",
@@ -199,6 +201,20 @@ class JobStore:
             names["#error"] = "error"
             values.update(_values(error=error))
         return self._write_progress(job, worker, expression, names, values)
+
+    def record_size(self, job: Job, worker: str, size_bytes: int) -> Job:
+        """Set the job's size to the object's real size (a presigned upload declares none).
+
+        Raises:
+            LeaseLostError: this worker no longer holds the job.
+        """
+        return self._write_progress(
+            job,
+            worker,
+            "SET size_bytes = :size, updated_at = :stamp",
+            {},
+            _values(size=size_bytes, stamp=now_iso()),
+        )
 
     def release(self, job: Job, worker: str) -> None:
         """Give up the lease without changing progress (the next message takes over)."""

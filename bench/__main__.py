@@ -1,0 +1,103 @@
+"""`make bench`: run every benchmark once, print a markdown summary and the JSON figures.
+
+Options: `--only validation,memory,e2e`, `--sizes 50,100` (MB, memory benchmark),
+`--lines 200000` (validation benchmark), `--e2e-lines 100000`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from typing import Any
+
+import bench  # noqa: F401 - puts the core layer on the path
+
+
+def _markdown(results: dict[str, Any]) -> str:
+    out = ["# Ingest benchmarks", ""]
+    validation = results.get("validation")
+    if validation:
+        out += [
+            "## (a) Parse and validate",
+            "",
+            "| approach | lines/s |",
+            "|---|---|",
+            f"| horizon.ingest.validate_line (orjson + hand-written checks) | {validation['fast_lines_per_s']:,} |",
+            f"| json.loads + LogEntry.model_validate | {validation['plain_lines_per_s']:,} |",
+            "",
+            f"Ratio **{validation['ratio']}×** (goal ≥ {validation['goal_ratio']}×) on "
+            f"{validation['lines']:,} lines; both approaches agree on validity: "
+            f"{validation['valid'] == validation['plain_valid']}.",
+            "",
+        ]
+    memory = results.get("memory")
+    if memory:
+        out += [
+            "## (b) Peak memory of one ingest (child process, moto server elsewhere)",
+            "",
+            "| file | lines | max RSS MB | RSS before ingest MB | seconds | lines/s |",
+            "|---|---|---|---|---|---|",
+        ]
+        for name, report in memory.items():
+            if not isinstance(report, dict):
+                continue
+            if "error" in report:
+                out.append(f"| {name} | error: {report['error']} | | | | |")
+                continue
+            out.append(
+                f"| {name} | {report['counts']['lines']:,} | {report['max_rss_mb']} | "
+                f"{report['rss_before_ingest_mb']} | {report['seconds']} | {report['lines_per_s']:,} |"
+            )
+        out += ["", f"Goal: max RSS < {memory['goal_max_rss_mb']} MB, flat in the file size.", ""]
+    e2e = results.get("end_to_end")
+    if e2e:
+        out += ["## (c) End to end through the local stack", ""]
+        if "skipped" in e2e or "error" in e2e:
+            out.append(f"Not measured: {e2e.get('skipped') or e2e.get('error')}")
+        else:
+            out.append(
+                f"{e2e['lines']:,} lines ({e2e['size_bytes']:,} bytes): upload to completed in "
+                f"**{e2e['seconds']} s**, {e2e['lines_per_s']:,} lines/s."
+            )
+        out.append("")
+    return "\n".join(out)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
+    parser.add_argument("--only", default="validation,memory,e2e")
+    parser.add_argument("--sizes", default="50,100")
+    parser.add_argument("--lines", type=int, default=200_000)
+    parser.add_argument("--e2e-lines", type=int, default=100_000)
+    args = parser.parse_args(argv)
+    wanted = set(args.only.split(","))
+    results: dict[str, Any] = {}
+    started = time.perf_counter()
+    if "validation" in wanted:
+        from bench import validation
+
+        print("running (a) validation…", file=sys.stderr, flush=True)
+        results["validation"] = validation.run(args.lines)
+    if "memory" in wanted:
+        from bench import memory
+
+        sizes = tuple(int(size) for size in args.sizes.split(","))
+        print(f"running (b) memory at {sizes} MB…", file=sys.stderr, flush=True)
+        results["memory"] = memory.run(sizes)
+    if "e2e" in wanted:
+        from bench import end_to_end
+
+        print("running (c) end to end…", file=sys.stderr, flush=True)
+        results["end_to_end"] = end_to_end.run(args.e2e_lines)
+    results["total_seconds"] = round(time.perf_counter() - started, 1)
+    print(_markdown(results))
+    print("```json")
+    print(json.dumps(results, indent=2))
+    print("```")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

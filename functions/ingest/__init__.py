@@ -1,0 +1,1 @@
+"""The ingest function: ingest-queue messages (S3 notifications, continuations) → IngestService."""
