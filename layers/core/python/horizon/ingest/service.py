@@ -237,9 +237,11 @@ class IngestService:
         settings = self._settings
         source = open_object(self.s3, settings.uploads_bucket, job.object_key, job.counts.offset)
         if source.size != job.size_bytes:
-            logger.warning(
-                "job %s: object has %d bytes, job says %d", job.job_id, source.size, job.size_bytes
+            # A presigned upload declares its size, or none: progress is a share of the real one.
+            logger.info(
+                "job %s: object has %d bytes, job said %d", job.job_id, source.size, job.size_bytes
             )
+            job = self._record_size(job, worker, source.size)
         counts = job.counts
         offset, lines = counts.offset, counts.lines
         valid, invalid, blank = counts.valid, counts.invalid, counts.blank
@@ -342,6 +344,14 @@ class IngestService:
     def _checkpoint(self, job: Job, worker: str, counts: JobCounts) -> Job:
         try:
             return self._jobs.checkpoint(job, worker, counts, self._settings.ingest_lease_s)
+        except LeaseLostError as error:
+            raise _LeaseLost from error
+        except DependencyError as error:
+            raise IngestDependencyError(str(error)) from error
+
+    def _record_size(self, job: Job, worker: str, size_bytes: int) -> Job:
+        try:
+            return self._jobs.record_size(job, worker, size_bytes)
         except LeaseLostError as error:
             raise _LeaseLost from error
         except DependencyError as error:
