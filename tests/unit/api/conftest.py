@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 
 import pytest
@@ -14,6 +15,17 @@ from horizon.settings import reset_settings
 
 TOKEN_A = "token-for-tenant-a"
 TOKEN_B = "token-for-tenant-b"
+
+
+@pytest.fixture(autouse=True)
+def event_loop_for_mangum():
+    """Mangum runs the app on the thread's current event loop, as in Lambda's main thread;
+    an earlier test's `asyncio.run` leaves none set, so give each test its own."""
+    loop = asyncio.new_event_loop()
+    asyncio.set_event_loop(loop)
+    yield loop
+    asyncio.set_event_loop(None)
+    loop.close()
 
 
 @pytest.fixture
