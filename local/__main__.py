@@ -54,6 +54,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     # moto's embedded server logs every request it serves; only its problems are news.
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
+    # botocore announces where it found credentials for every client it makes.
+    logging.getLogger("botocore.credentials").setLevel(logging.WARNING)
     stopping = threading.Event()
 
     def _on_signal(signum: int, frame: FrameType | None) -> None:

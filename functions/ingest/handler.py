@@ -22,7 +22,9 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from horizon.ingest import IngestService, MalformedMessageError, parse_body
 from horizon.realtime import JobProgressPublisher
 
-logger = Logger()  # the service name comes from POWERTOOLS_SERVICE_NAME
+# Named here because the local stack runs every function in one process (one environment);
+# in Lambda POWERTOOLS_SERVICE_NAME says the same.
+logger = Logger(service="ingest")
 # horizon's modules log through the standard library: give them the same JSON format.
 copy_config_to_registered_loggers(source_logger=logger, include={"horizon"})
 

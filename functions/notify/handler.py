@@ -17,16 +17,17 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
 from horizon.realtime import SnapshotService
 
-# Report failures item by item even when every record failed: a raised error would bring the
-# whole batch back after the queue's full visibility timeout instead of the 1 s retry.
-processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
-
 
 def record_handler(record: SQSRecord) -> None:
     SnapshotService().handle(record.body, record.receipt_handle)
 
 
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    # A processor per invocation: it holds the batch's state, and the local stack may call
+    # this handler from several poller threads at once. Failures are reported item by item
+    # even when every record failed: raising would bring the whole batch back after the
+    # queue's full visibility timeout instead of the 1 s retry.
+    processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
     return process_partial_response(
         event=event, record_handler=record_handler, processor=processor, context=context
     )
