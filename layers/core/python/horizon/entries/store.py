@@ -18,9 +18,9 @@ from typing import Any, Literal
 
 import orjson
 
-from horizon import aws
 from horizon.dynamo import AWS_ERRORS, deserialize, serialize
 from horizon.errors import DependencyError, InvalidRequestError
+from horizon.lazy import aws_client
 from horizon.settings import get_settings
 
 BLOCK_LINES = 1000
@@ -56,6 +56,8 @@ class EntryStore:
         sleep: how to wait between retries of unprocessed items (tests pass a fake).
     """
 
+    client = aws_client("dynamodb")
+
     def __init__(
         self,
         table: str | None = None,
@@ -65,12 +67,6 @@ class EntryStore:
         self._table = table or get_settings().entries_table
         self._client = client
         self._sleep = sleep
-
-    @property
-    def client(self) -> Any:
-        if self._client is None:
-            self._client = aws.client("dynamodb")
-        return self._client
 
     # -- writing -----------------------------------------------------------------------------
 

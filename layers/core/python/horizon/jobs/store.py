@@ -12,7 +12,6 @@ from typing import Any
 
 import orjson
 
-from horizon import aws
 from horizon.clock import epoch_s, now_iso
 from horizon.dynamo import (
     AWS_ERRORS,
@@ -24,6 +23,7 @@ from horizon.dynamo import (
 from horizon.errors import ConflictError, DependencyError, InvalidRequestError, NotFoundError
 from horizon.jobs.exceptions import JobFinishedError, JobLeasedError, LeaseLostError
 from horizon.jobs.models import Job, JobCounts, JobStatus
+from horizon.lazy import aws_client
 from horizon.settings import get_settings
 
 
@@ -39,15 +39,11 @@ class JobStore:
         client: a DynamoDB client; defaults to the shared one from `horizon.aws`.
     """
 
+    client = aws_client("dynamodb")
+
     def __init__(self, table: str | None = None, client: Any = None) -> None:
         self._table = table or get_settings().jobs_table
         self._client = client
-
-    @property
-    def client(self) -> Any:
-        if self._client is None:
-            self._client = aws.client("dynamodb")
-        return self._client
 
     def _key(self, owner: str, job_id: str) -> dict[str, Any]:
         return serialize({"owner": owner, "job_id": job_id})

@@ -6,6 +6,7 @@ import logging
 
 from horizon.errors import HorizonError
 from horizon.jobs import Job
+from horizon.lazy import Collaborator
 from horizon.realtime import messages
 from horizon.realtime.connections import ConnectionStore
 from horizon.realtime.notifier import Delivery, Notifier
@@ -24,23 +25,14 @@ class JobProgressPublisher:
         notifier: the `@connections` poster; made lazily when omitted.
     """
 
+    connections = Collaborator(ConnectionStore)
+    notifier = Collaborator(Notifier)
+
     def __init__(
         self, connections: ConnectionStore | None = None, notifier: Notifier | None = None
     ) -> None:
         self._connections = connections
         self._notifier = notifier
-
-    @property
-    def connections(self) -> ConnectionStore:
-        if self._connections is None:
-            self._connections = ConnectionStore()
-        return self._connections
-
-    @property
-    def notifier(self) -> Notifier:
-        if self._notifier is None:
-            self._notifier = Notifier()
-        return self._notifier
 
     def publish(self, job: Job) -> None:
         """Send the job's current state to each subscriber; drop gone connections."""

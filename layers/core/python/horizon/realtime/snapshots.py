@@ -11,10 +11,10 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from horizon import aws
 from horizon.dynamo import AWS_ERRORS
 from horizon.errors import DependencyError, HorizonError, NotFoundError
 from horizon.jobs import JobStore
+from horizon.lazy import Collaborator, aws_client
 from horizon.realtime import messages
 from horizon.realtime.connections import ConnectionStore
 from horizon.realtime.notifier import Delivery, Notifier
@@ -44,6 +44,11 @@ class SnapshotService:
         connections, jobs, notifier, sqs: collaborators; each made lazily when omitted.
     """
 
+    connections = Collaborator(ConnectionStore)
+    jobs = Collaborator(JobStore)
+    notifier = Collaborator(Notifier)
+    sqs = aws_client("sqs")
+
     def __init__(
         self,
         connections: ConnectionStore | None = None,
@@ -55,30 +60,6 @@ class SnapshotService:
         self._jobs = jobs
         self._notifier = notifier
         self._sqs = sqs
-
-    @property
-    def connections(self) -> ConnectionStore:
-        if self._connections is None:
-            self._connections = ConnectionStore()
-        return self._connections
-
-    @property
-    def jobs(self) -> JobStore:
-        if self._jobs is None:
-            self._jobs = JobStore()
-        return self._jobs
-
-    @property
-    def notifier(self) -> Notifier:
-        if self._notifier is None:
-            self._notifier = Notifier()
-        return self._notifier
-
-    @property
-    def sqs(self) -> Any:
-        if self._sqs is None:
-            self._sqs = aws.client("sqs")
-        return self._sqs
 
     def handle(self, body: str, receipt_handle: str) -> Delivery | None:
         """Send the snapshot a message asks for.

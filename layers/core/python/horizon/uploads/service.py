@@ -11,11 +11,11 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
-from horizon import aws
 from horizon.clock import now_iso
 from horizon.dynamo import AWS_ERRORS
 from horizon.errors import DependencyError, InvalidRequestError, PayloadTooLargeError
 from horizon.jobs import Job, JobStatus, JobStore
+from horizon.lazy import Collaborator, aws_client
 from horizon.settings import get_settings
 from horizon.uploads.names import STORED_CONTENT_TYPE, check_type, safe_name
 from horizon.wiring import UPLOADS_PREFIX
@@ -44,21 +44,12 @@ class UploadService:
         s3: an S3 client; defaults to the shared one from `horizon.aws`.
     """
 
+    jobs = Collaborator(JobStore)
+    s3 = aws_client("s3")
+
     def __init__(self, jobs: JobStore | None = None, s3: Any = None) -> None:
         self._jobs = jobs
         self._s3 = s3
-
-    @property
-    def jobs(self) -> JobStore:
-        if self._jobs is None:
-            self._jobs = JobStore()
-        return self._jobs
-
-    @property
-    def s3(self) -> Any:
-        if self._s3 is None:
-            self._s3 = aws.client("s3")
-        return self._s3
 
     def _new_job(self, owner: str, name: str, size_bytes: int) -> Job:
         job_id = str(uuid.uuid4())
