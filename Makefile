@@ -51,6 +51,7 @@ deps-layer: install
 
 synth: deps-layer
 	$(PY) app.py
+	$(PY) -m infra.nag_report cdk.out
 
 bench: install
 	$(PY) -m bench

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
@@ -22,7 +23,10 @@ def main() -> None:
     deps = ROOT / names.DEFAULT_DEPS_LAYER_DIR
     if not (deps / "python").is_dir():
         sys.exit(f"{deps} is missing: run `make deps-layer` first (or `make synth`).")
-    app = cdk.App(context=load_context())
+    # The CDK CLI says where to write (CDK_OUTDIR); `python app.py` writes to cdk.out.
+    app = cdk.App(
+        context=load_context(), outdir=os.environ.get("CDK_OUTDIR") or str(ROOT / "cdk.out")
+    )
     EventHorizonStack(
         app,
         names.STACK_ID,
