@@ -302,3 +302,106 @@ def test_cached_timestamp_shapes_agree_with_a_full_parse() -> None:
         "2026-11-22T04:00:0١.123Z",
     ]:
         assert "not ISO 8601" in bad({"timestamp": text}), text
+
+
+def reference(raw: bytes) -> tuple[dict | None, str | None]:
+    """The complete, rule-by-rule path alone (no fast checks, no timestamp caches)."""
+    from horizon.ingest import validator
+
+    try:
+        data = orjson.loads(raw)
+    except orjson.JSONDecodeError as error:
+        return validator._not_json(error)
+    if type(data) is not dict:
+        return None, f"not a JSON object (found {validator._json_type(data)})"
+    return validator._explain(data)
+
+
+def test_the_fast_path_agrees_with_the_complete_path_on_generated_lines() -> None:
+    """Same entry for every valid line, same reason for every invalid one (caches warm)."""
+    from bench.data import lines
+
+    checked = invalid = 0
+    for raw in lines(20_000, seed=5):
+        if not raw.strip():
+            continue
+        entry, reason = validate_line(raw)
+        assert (entry, reason) == reference(raw), raw
+        checked += 1
+        invalid += entry is None
+        # The independent pydantic model agrees on validity.
+        try:
+            data = orjson.loads(raw)
+        except orjson.JSONDecodeError:
+            assert entry is None
+            continue
+        assert (entry is not None) == (isinstance(data, dict) and model_accepts(data)), raw
+    assert checked > 19_000
+    assert 1_000 < invalid < 4_000  # the generator's ~10% of broken lines were all seen
+
+
+@pytest.mark.parametrize(
+    "obj",
+    [
+        {"timestamp": TS, "level": None, "message": "m", "trace": {"a": 1}},
+        {"timestamp": TS, "http_status": None, "response_time_ms": None, "x": None},
+        {"timestamp": TS, "response_time_ms": 0.0},
+        {"timestamp": TS, "response_time_ms": -0.0},
+        {"timestamp": TS, "response_time_ms": 1e-131},
+        {"timestamp": TS, "response_time_ms": 9.9999999999999e125},
+        {"timestamp": TS, "response_time_ms": 1e126},
+        {"timestamp": TS, "response_time_ms": -1},
+        {"timestamp": TS, "response_time_ms": True},
+        {"timestamp": TS, "http_status": 599.0},
+        {"timestamp": TS, "error_code": None, "api_id": ""},
+        {"timestamp": TS, "nested": {"a": {"b": [1.5, {"c": 2}]}}},
+        {"timestamp": TS, "nested": {"a": 1, "b": "x", "c": None, "d": True}},
+        {"timestamp": TS, "nested": {"a": 1e-200}},
+        {"timestamp": TS, "nested": {"": "x"}},
+        {"timestamp": TS, "list": [1, 2, [3, [1e300]]]},
+        {"timestamp": TS, "f": 2.5, "s": "x", "n": None, "b": False},
+        {"timestamp": TS, "f": 1e-140},
+        {"timestamp": TS, "": 1},
+        {"timestamp": "2026-11-22T04:00:00.5Z", "x": 1},
+        {"timestamp": "2026-11-22T04:00:00.123", "level": "INFO"},
+        {"timestamp": "2026-11-22T04:00:00.123+02:00", "timestamp_ms": 5},
+        {"timestamp": "2026-11-22", "x": {"": 1}},
+        {"timestamp": "2026-11-22T04:00:00.12Z"},
+        {"timestamp": "2026-11-22T04:00:00.1234"},
+        {"timestamp": "2026-11-22T04:00:0Z"},
+        {"timestamp": "2026-11-22T04:00:00,123Z"},
+        {"timestamp": "2026-11-22T04:00:00.12aZ"},
+        {"timestamp": "2026-11-22T04:00"},
+        {"timestamp": "2026-11-22T04"},
+    ],
+)
+def test_the_fast_path_agrees_with_the_complete_path_on_unusual_lines(obj: dict) -> None:
+    raw = orjson.dumps(obj)
+    # Twice: the first call may teach the timestamp cache, the second reads from it.
+    assert validate_line(raw) == reference(raw)
+    assert validate_line(raw) == reference(raw)
+
+
+def test_a_cached_zone_of_one_shape_is_not_read_as_the_other_shape() -> None:
+    """ "…:00+02:00" (no milliseconds) must not make "…:01.123s+02:00" valid."""
+    assert ok({"timestamp": "2026-11-22T04:00:00+02:00"})["timestamp_ms"] == 1795312800000
+    assert ok({"timestamp": "2026-11-22T04:00:00.123+02:00"})["timestamp_ms"] == 1795312800123
+    assert "not ISO 8601" in bad({"timestamp": "2026-11-22T04:00:01.123s+02:00"})
+    assert not model_accepts({"timestamp": "2026-11-22T04:00:01.123s+02:00"})
+
+
+@pytest.mark.parametrize("timestamp", ["2026-11-22T04:00:00Z", "2026-11-22T04:00:00.250Z"])
+def test_an_input_key_named_timestamp_ms_stays_an_attribute(timestamp: str) -> None:
+    for _ in range(2):  # uncached, then cached
+        entry = ok({"timestamp": timestamp, "timestamp_ms": 5, "attributes": {"a": 1}})
+        assert entry["timestamp_ms"] == 1795320000000 + (250 if "250" in timestamp else 0)
+        assert entry["attributes"] == {"timestamp_ms": 5, "attributes": {"a": 1}}
+
+
+def test_nested_scalar_objects_are_kept_and_unstorable_ones_rejected() -> None:
+    entry = ok({"timestamp": TS, "request": {"ip": "10.0.0.1", "ok": True, "n": None, "c": 3}})
+    assert entry["attributes"] == {"request": {"ip": "10.0.0.1", "ok": True, "n": None, "c": 3}}
+    assert "empty key" in bad({"timestamp": TS, "request": {"ip": "x", "": "y"}})
+    assert "out of range" in bad({"timestamp": TS, "request": {"ip": "x", "t": 1e-300}})
+    assert "out of range" in bad({"timestamp": TS, "request": "x", "t": -1e200})
+    assert ok({"timestamp": TS, "request": {"t": 0.5}})["attributes"] == {"request": {"t": 0.5}}

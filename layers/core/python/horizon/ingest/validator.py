@@ -40,22 +40,27 @@ _loads = orjson.loads
 _JSONDecodeError = orjson.JSONDecodeError
 _fromisoformat = datetime.fromisoformat
 # Caches (bounded; plain dict operations are atomic, so threads may share them):
-# minute since the epoch → "YYYY-MM-DDThh:mm:", and timestamp shape → (UTC text, minute ms).
+# minute since the epoch → "YYYY-MM-DDThh:mm:"; and, per timestamp shape (with or without
+# milliseconds: two dicts, so one shape's key can never be read as the other's), the text before
+# the seconds plus the zone → (UTC text up to the seconds, epoch ms of that minute).
 _MINUTES: dict[int, str] = {}
-_SHAPES: dict[str, tuple[str, int]] = {}
+_MINUTES_KEPT = 4096
+_SHAPES_MS: dict[str, tuple[str, int]] = {}
+_SHAPES_S: dict[str, tuple[str, int]] = {}
 _SHAPES_KEPT = 8192
 # Two- and three-digit fields to their milliseconds: a lookup both checks and converts them.
+# (Small on purpose: one 60,000-entry table of "ss.mmm" costs more in cache misses than it saves.)
 _SECONDS = {f"{second:02d}": second * 1000 for second in range(60)}
 _MILLIS = {f"{milli:03d}": milli for milli in range(1000)}
-_MINUTES_KEPT = 4096
-_SEPARATORS = frozenset(("T", "t", " "))
-_BASIC = frozenset(("T", "t"))
 _MILLISECOND = timedelta(milliseconds=1)
 
 _STRING_KEYS = ("level", "message", "service", "api_id", "endpoint", "event_type", "version_id")
 _KNOWN_KEYS = frozenset(
     (*_STRING_KEYS, "timestamp", "http_status", "response_time_ms", "error_code")
 )
+_only_known_keys = _KNOWN_KEYS.issuperset
+# Attribute values that can never be unstorable (no nesting, no float): checked in one C call.
+_only_scalars = frozenset((str, int, bool, type(None))).issuperset
 
 # DynamoDB: 32 levels of nesting in an item; the entry map and its `attributes` take two.
 MAX_ATTRIBUTE_DEPTH = 30
@@ -69,10 +74,12 @@ Result = tuple[Entry, None] | tuple[None, str]
 def validate_line(raw: bytes) -> Result:
     """Parse and validate one line (without its line break).
 
-    Written for speed (it runs once per line of every upload): one combined type check lets
-    ordinary lines through, the parsed dict itself becomes the entry, and the common timestamp
-    shapes skip general normalization. Anything unusual goes to `_explain`, which applies the
-    same rules one by one and names the first one broken.
+    Written for speed (it runs once per line of every upload; `bench/validation.py` measures
+    it): one combined type check lets ordinary lines through, the parsed dict itself becomes the
+    entry, the common timestamp shapes are read from a per-minute cache, and ordinary attributes
+    are cleared in one C call. Anything unusual goes to `_explain`, which applies the same rules
+    one by one and names the first one broken. Every Python operation counts here (each costs a
+    sizeable share of orjson's parse): measure with the benchmark before adding one.
 
     Args:
         raw: the line's bytes; blank lines are the caller's to skip.
@@ -83,64 +90,97 @@ def validate_line(raw: bytes) -> Result:
     try:
         data = _loads(raw)
     except _JSONDecodeError as error:
-        message = str(error)
-        if "UTF-8" in message:
-            return None, "line is not valid UTF-8"
-        return None, f"not valid JSON: {message}"
+        return _not_json(error)
     if type(data) is not dict:
         return None, f"not a JSON object (found {_json_type(data)})"
-    get = data.get
-    timestamp = get("timestamp")
-    status = get("http_status", 200)
-    elapsed = get("response_time_ms", 0)
+    timestamp = data.get("timestamp")
+    status = data.get("http_status", 200)
+    elapsed = data.get("response_time_ms", 0)
     if (
         type(timestamp) is not str
         or type(status) is not int
         or not 100 <= status <= 599
-        or type(get("error_code", 0)) is not int
-        or (type(elapsed) is not int and (type(elapsed) is not float or not _storable(elapsed)))
-        or elapsed < 0
-        or type(get("level", "")) is not str
-        or type(get("message", "")) is not str
-        or type(get("service", "")) is not str
-        or type(get("endpoint", "")) is not str
-        or type(get("api_id", "")) is not str
-        or type(get("event_type", "")) is not str
-        or type(get("version_id", "")) is not str
+        # A float must be storable (zero, or a magnitude DynamoDB holds); negatives fail both.
+        or (type(elapsed) is float and not (_DYNAMO_MIN <= elapsed <= _DYNAMO_MAX or elapsed == 0))
+        or (type(elapsed) is not float and (type(elapsed) is not int or elapsed < 0))
+        or type(data.get("error_code", 0)) is not int
+        or type(data.get("level", "")) is not str
+        or type(data.get("message", "")) is not str
+        or type(data.get("service", "")) is not str
+        or type(data.get("endpoint", "")) is not str
+        or type(data.get("api_id", "")) is not str
+        or type(data.get("event_type", "")) is not str
+        or type(data.get("version_id", "")) is not str
     ):
-        return _explain(data)
-    extra = data.keys() - _KNOWN_KEYS
+        return _explain(data)  # includes valid lines with null known fields
+    # Other keys move to `attributes` first, so that an input key such as "timestamp_ms" can
+    # never be confused with the one added below; most lines have none (one C-level test).
+    attributes: dict[str, Any] | None = None
+    if not _only_known_keys(data):
+        attributes = {}
+        pop = data.pop
+        for key in data.keys() - _KNOWN_KEYS:
+            attributes[key] = pop(key)
     # Lines of one file share their minute and their zone: look those up, copy the seconds
     # (an offset is whole minutes here, so they are the same in UTC). See `_learn`.
-    if len(timestamp) >= 23 and timestamp[19] == ".":
-        known = _SHAPES.get(timestamp[:16] + timestamp[23:])
-        millis = _MILLIS.get(timestamp[20:23])
-    else:
-        known = _SHAPES.get(timestamp[:16] + "s" + timestamp[19:])
-        millis = 0
     seconds = _SECONDS.get(timestamp[17:19])  # also rejects anything but "00"…"59"
-    if known is not None and seconds is not None and millis is not None and timestamp[16] == ":":
-        epoch_ms = known[1] + seconds + millis
-        data["timestamp"] = f"{known[0]}{timestamp[17:19]}.{millis:03d}Z"
-        data["timestamp_ms"] = epoch_ms
+    if timestamp[19:20] == ".":
+        known = _SHAPES_MS.get(timestamp[:16] + timestamp[23:])
+        millis = _MILLIS.get(timestamp[20:23])
+        cached = (
+            known is not None
+            and seconds is not None
+            and millis is not None
+            and timestamp[16] == ":"
+        )
+        if cached:
+            data["timestamp"] = f"{known[0]}{timestamp[17:23]}Z"
+            data["timestamp_ms"] = known[1] + seconds + millis
     else:
+        known = _SHAPES_S.get(timestamp[:16] + timestamp[19:])
+        cached = known is not None and seconds is not None and timestamp[16] == ":"
+        if cached:
+            data["timestamp"] = f"{known[0]}{timestamp[17:19]}.000Z"
+            data["timestamp_ms"] = known[1] + seconds
+    if not cached:
         normalized = _timestamp(timestamp)
         if type(normalized) is str:
             return None, normalized
         data["timestamp"], data["timestamp_ms"] = normalized
         _learn(timestamp, normalized)
-    if extra:
-        attributes = {key: data.pop(key) for key in extra}
+    if attributes is not None:
         if "" in attributes:
             return None, "attributes cannot be stored: empty key"
-        for value in attributes.values():
-            value_type = type(value)
-            if value_type is dict or value_type is list or value_type is float:
-                problem = _unstorable(value, 2)
-                if problem:
-                    return None, f"attributes cannot be stored: {problem}"
+        if not _only_scalars(map(type, attributes.values())):
+            problem = _unstorable_values(attributes)
+            if problem:
+                return None, f"attributes cannot be stored: {problem}"
         data["attributes"] = attributes
     return data, None
+
+
+def _not_json(error: ValueError) -> tuple[None, str]:
+    """The reason for a line orjson could not parse."""
+    message = str(error)
+    if "UTF-8" in message:
+        return None, "line is not valid UTF-8"
+    return None, f"not valid JSON: {message}"
+
+
+def _unstorable_values(attributes: dict[str, Any]) -> str | None:
+    """Return why DynamoDB could not store one of the attribute values, or None."""
+    for value in attributes.values():
+        value_type = type(value)
+        if value_type is dict:
+            # The common nested object: plain keys and scalar values, nothing to look into.
+            if "" not in value and _only_scalars(map(type, value.values())):
+                continue
+        elif value_type is not list and value_type is not float:
+            continue
+        problem = _unstorable(value, 2)
+        if problem:
+            return problem
+    return None
 
 
 def _explain(data: dict[str, Any]) -> Result:
@@ -222,23 +262,25 @@ def _learn(value: str, normalized: tuple[str, int]) -> None:
     """Remember the minute and zone of a valid timestamp of a common shape.
 
     Shapes: `YYYY-MM-DDThh:mm:ss[.mmm][zone]`, the zone empty, "Z" or "±hh:mm". The key is the
-    text before the seconds plus the zone ("s" marks the shape without milliseconds); the
-    value is the UTC text up to the seconds and the epoch milliseconds of that minute.
+    text before the seconds plus the zone, in the dict of its shape (with or without
+    milliseconds); the value is the UTC text up to the seconds and the epoch milliseconds of
+    that minute.
     """
     if len(value) < 19 or value[10] != "T" or value[13] != ":" or value[16] != ":":
         return
     if value[19:20] == ".":
         if len(value) < 23 or not (value[20:23].isdigit() and value[20:23].isascii()):
             return
-        zone, key, millis = value[23:], value[:16] + value[23:], int(value[20:23])
+        shapes, zone, millis = _SHAPES_MS, value[23:], int(value[20:23])
     else:
-        zone, key, millis = value[19:], value[:16] + "s" + value[19:], 0
+        shapes, zone, millis = _SHAPES_S, value[19:], 0
+    key = value[:16] + zone
     if zone not in ("", "Z") and not (len(zone) == 6 and zone[0] in "+-" and zone[3] == ":"):
         return
     text, epoch_ms = normalized
-    if len(_SHAPES) >= _SHAPES_KEPT:
-        _SHAPES.clear()
-    _SHAPES[key] = (text[:17], epoch_ms - int(value[17:19]) * 1000 - millis)
+    if len(shapes) >= _SHAPES_KEPT:
+        shapes.clear()
+    shapes[key] = (text[:17], epoch_ms - int(value[17:19]) * 1000 - millis)
 
 
 def _minute_prefix(minute: int) -> str:
