@@ -59,6 +59,7 @@ def add_suppressions(stack: EventHorizonStack) -> None:
     """
     _apis(stack)
     _function_roles(stack)
+    _agent_tasks(stack)
     acknowledge(
         stack.api_tokens.secret,
         "SMG4",
@@ -142,3 +143,30 @@ def _function_roles(stack: EventHorizonStack) -> None:
                         f"Action group of the L2 bucket grant ({access}), limited to the "
                         f"{key} bucket.",
                     )
+
+
+def _agent_tasks(stack: EventHorizonStack) -> None:
+    agent = stack.agent
+    api_ref = _ref(stack.websocket.api)
+    for method in MANAGE_CONNECTIONS_METHODS:
+        acknowledge(
+            agent.task_definition.task_role,
+            "IAM5[Resource::arn:<AWS::Partition>:execute-api:<AWS::Region>:"
+            f"<AWS::AccountId>:<{api_ref}>/{wiring.WEBSOCKET_STAGE}/{method}/@connections/*]",
+            "An agent task pushes to the connections subscribed to it, known only at run "
+            "time; the grant is limited to this API, its stage and the @connections method.",
+        )
+    acknowledge(
+        agent.task_definition,
+        "ECS2",
+        "The container's variables are resource names and limits, no secrets; they change "
+        "only with a deployment, like the functions' environment.",
+    )
+    execution_role = agent.task_definition.execution_role
+    assert execution_role is not None
+    acknowledge(
+        execution_role,
+        "IAM5[Resource::*]",
+        "ecr:GetAuthorizationToken supports no resource-level permissions; image pulls are "
+        "limited to the asset repository by the other statements.",
+    )

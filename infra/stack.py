@@ -10,6 +10,7 @@ from constructs import Construct
 
 from horizon import wiring
 from infra import names
+from infra.agent import AgentTasks
 from infra.auth import ApiTokens
 from infra.data import DataTables
 from infra.functions import Functions, Resources, add_queue_triggers
@@ -66,11 +67,12 @@ class EventHorizonStack(Stack):
             stage_name=wiring.WEBSOCKET_STAGE,
         )
         self.api_tokens = ApiTokens(self, "ApiTokens")
+        resources = self._resources()
         self.functions = Functions(
             self,
             "Functions",
             specs=wiring.FUNCTIONS,
-            resources=self._resources(),
+            resources=resources,
             deps_layer_dir=deps,
             extra_environment={
                 # The ingest service gives up on a file at the last delivery before the DLQ.
@@ -82,6 +84,9 @@ class EventHorizonStack(Stack):
         for key in TOKEN_CHECKING_FUNCTIONS:
             self.api_tokens.grant_read(functions[key])
         add_queue_triggers(wiring.QUEUE_TRIGGERS, functions, self.queues.queues)
+        # Agent tasks run on Fargate; the WebSocket function launches them.
+        self.agent = AgentTasks(self, "Agent", spec=wiring.AGENT_TASK, resources=resources)
+        self.agent.allow_launch(functions[wiring.WEBSOCKET_ROUTES["$default"]])
         self.websocket.add_routes(wiring.WEBSOCKET_ROUTES, functions)
         self.rest_api = RestApi(self, "Rest", handler=functions[wiring.REST_FUNCTION])
         self._outputs()

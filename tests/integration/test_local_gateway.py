@@ -251,7 +251,7 @@ def test_connect_route_selection_and_push_back(stack, fakes):
     with connect(f"{stack.ws_url}?token=ok", open_timeout=TIMEOUT) as ws:
         ws.send(json.dumps({"action": "ping"}))
         ping = json.loads(ws.recv(timeout=TIMEOUT))
-        ws.send(json.dumps({"action": "run", "task": "x"}))
+        ws.send(json.dumps({"action": "dance", "task": "x"}))
         unknown = json.loads(ws.recv(timeout=TIMEOUT))
         ws.send("plain text")
         text = json.loads(ws.recv(timeout=TIMEOUT))

@@ -98,7 +98,8 @@ def test_disconnect_event():
     [
         ('{"action": "subscribe", "job_id": "j"}', "subscribe"),
         ('{"action": "ping"}', "ping"),
-        ('{"action": "run", "task": "x"}', "$default"),  # no such route
+        ('{"action": "dance", "task": "x"}', "$default"),  # no such route
+        ('{"action": "run", "task": "x"}', "run"),
         ('{"task": "hello"}', "$default"),
         ('{"action": 5}', "$default"),
         ('{"action": "$connect"}', "$default"),

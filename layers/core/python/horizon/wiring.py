@@ -97,7 +97,17 @@ CONNECTIONS = TableSpec(
     sort_key="sk",
     ttl_attribute="expires_at",
 )
-TABLES: tuple[TableSpec, ...] = (JOBS, ENTRIES, CONNECTIONS)
+# Agent tasks: pk=`TASK#{owner}#{task_id}`; seq 0 is the task's record, seq ≥ 1 its output and
+# exit messages, stored before they are pushed so that a subscriber can replay them.
+TASKS = TableSpec(
+    key="tasks",
+    env="TASKS_TABLE",
+    partition_key="pk",
+    sort_key="seq",
+    sort_key_type="N",
+    ttl_attribute="expires_at",
+)
+TABLES: tuple[TableSpec, ...] = (JOBS, ENTRIES, CONNECTIONS, TASKS)
 
 INGEST_FUNCTION_TIMEOUT_S = 300
 NOTIFY_FUNCTION_TIMEOUT_S = 10
@@ -138,12 +148,13 @@ API_FUNCTION = FunctionSpec(
 WEBSOCKET_FUNCTION = FunctionSpec(
     key="websocket",
     handler="functions.websocket.handler.handler",
-    description="WebSocket API routes: $connect, $disconnect, subscribe, ping, $default",
+    description="WebSocket API routes: $connect, $disconnect, subscribe, ping, run, cancel, $default",
     timeout_s=29,
     memory_mb=256,
     access={
         "connections": "read_write",
         "jobs": "read",
+        "tasks": "read_write",
         "notify": "send",
         "websocket": "manage_connections",
     },
@@ -199,8 +210,43 @@ WEBSOCKET_ROUTES: dict[str, str] = {
     "$default": "websocket",
     "subscribe": "websocket",
     "ping": "websocket",
+    "run": "websocket",
+    "cancel": "websocket",
 }
+# A bare `{"task": ...}` (no action, as at the local /ws/task) arrives on $default, where the
+# WebSocket service starts it like `run`.
 WEBSOCKET_STAGE = "prod"
+
+
+@dataclass(frozen=True)
+class TaskContainerSpec:
+    """A container task launched per request (Fargate in AWS, a subprocess locally).
+
+    Attributes:
+        key: the construct/resource key.
+        command: the entry point both ECS and the local launcher run (after the interpreter).
+        cpu, memory_mb: the Fargate task size.
+        scratch_path: where the writable scratch volume is mounted (the root FS is read-only).
+        access: what the task role may touch, as in `FunctionSpec.access`.
+    """
+
+    key: str
+    command: tuple[str, ...]
+    cpu: int
+    memory_mb: int
+    scratch_path: str
+    access: dict[str, Access] = field(default_factory=dict)
+
+
+AGENT_TASK = TaskContainerSpec(
+    key="agent",
+    command=("python", "-m", "horizon.agent.task"),
+    cpu=512,
+    memory_mb=1024,
+    scratch_path="/scratch",
+    access={"tasks": "read_write", "connections": "read_write", "websocket": "manage_connections"},
+)
+TASK_CONTAINERS: tuple[TaskContainerSpec, ...] = (AGENT_TASK,)
 
 
 def function(key: str) -> FunctionSpec:

@@ -1,5 +1,8 @@
 """The WebSocket routes as one service: $connect, $disconnect, subscribe, ping, $default.
 
+Agent task messages (`run`, `cancel`, a bare `{"task": ...}`, `subscribe` with a `task_id`)
+are handed to `horizon.agent.service.TaskService`.
+
 `functions/websocket/handler.py` only translates API Gateway's events into these calls.
 Replies are posted through `@connections` (route responses are not configured), and a
 client's mistake is answered with an `error` message while the connection stays open.
@@ -9,7 +12,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 
@@ -22,6 +25,9 @@ from horizon.realtime.connections import ConnectionStore
 from horizon.realtime.notifier import Delivery, Notifier
 from horizon.settings import get_settings
 from horizon.tenancy import UnauthorizedError, bearer_token, resolve_owner
+
+if TYPE_CHECKING:
+    from horizon.agent.service import TaskService
 
 logger = logging.getLogger(__name__)
 
@@ -58,6 +64,16 @@ class WebSocketService:
         self._jobs = jobs
         self._notifier = notifier
         self._sqs = sqs
+        self._tasks: TaskService | None = None
+
+    @property
+    def tasks(self) -> TaskService:
+        if self._tasks is None:
+            # Imported here: horizon.agent builds on this package.
+            from horizon.agent.service import TaskService
+
+            self._tasks = TaskService(self._reply, self.connections, self.notifier)
+        return self._tasks
 
     @property
     def connections(self) -> ConnectionStore:
@@ -125,6 +141,12 @@ class WebSocketService:
         try:
             if route == "ping" or action == "ping":
                 self._reply(connection_id, messages.pong())
+            elif route == "run" or action == "run" or (action is None and "task" in payload):
+                self.tasks.run(connection_id, payload)
+            elif route == "cancel" or action == "cancel":
+                self.tasks.cancel(connection_id, payload)
+            elif (route == "subscribe" or action == "subscribe") and "task_id" in payload:
+                self.tasks.subscribe(connection_id, payload)
             elif route == "subscribe" or action == "subscribe":
                 self.subscribe(connection_id, payload.get("job_id"))
             else:

@@ -1,0 +1,223 @@
+"""The tasks table adapter: task records and their stored output.
+
+Items of one task share pk=`TASK#{owner}#{task_id}` (so every read is scoped by the owner):
+- seq 0: the record (task text, status, connection, cancel request, closed flag);
+- seq ≥ 1: the messages pushed to subscribers (output chunks, then one exit), as JSON text,
+  each written before it is pushed. All items carry `expires_at` (TTL).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+
+from horizon import aws, wiring
+from horizon.agent.models import Chunk, TaskRecord, TaskStatus
+from horizon.agent.settings import get_agent_settings
+from horizon.clock import epoch_s, now_iso
+from horizon.dynamo import AWS_ERRORS, deserialize, is_conditional_failure, serialize
+from horizon.errors import ConflictError, DependencyError, NotFoundError
+
+RECORD_SEQ = 0
+TTL = wiring.TASKS.ttl_attribute or "expires_at"
+
+
+def task_pk(owner: str, task_id: str) -> str:
+    return f"TASK#{owner}#{task_id}"
+
+
+class TaskStore:
+    """Records tasks and their messages.
+
+    Args:
+        table: the table name; defaults to `TASKS_TABLE`.
+        client: a DynamoDB client; defaults to the shared one.
+        retention_s: how long items live; defaults to the agent settings'.
+    """
+
+    def __init__(
+        self, table: str | None = None, client: Any = None, retention_s: int | None = None
+    ) -> None:
+        settings = get_agent_settings()
+        self._table = table or settings.tasks_table
+        self._client = client
+        self._retention_s = retention_s or settings.retention_s
+
+    @property
+    def client(self) -> Any:
+        if self._client is None:
+            self._client = aws.client("dynamodb")
+        return self._client
+
+    def _call(self, operation: str, what: str, **request: Any) -> dict[str, Any]:
+        try:
+            return getattr(self.client, operation)(TableName=self._table, **request)
+        except AWS_ERRORS as error:
+            if is_conditional_failure(error):
+                raise ConflictError(f"could not {what}: the item changed") from error
+            raise DependencyError(f"could not {what}") from error
+
+    def _key(self, owner: str, task_id: str, seq: int = RECORD_SEQ) -> dict[str, Any]:
+        return serialize({"pk": task_pk(owner, task_id), "seq": seq})
+
+    # -- the record ------------------------------------------------------------------------
+
+    def create(
+        self,
+        owner: str,
+        task_id: str,
+        task: str,
+        connection_id: str | None = None,
+        request_id: str | None = None,
+    ) -> TaskRecord:
+        """Record a new task.
+
+        Raises:
+            ConflictError: a task with this id exists already (a repeated request_id).
+        """
+        record = TaskRecord(
+            task_id=task_id,
+            owner=owner,
+            task=task,
+            status=TaskStatus.STARTING,
+            created_at=now_iso(),
+            connection_id=connection_id,
+            request_id=request_id,
+        )
+        item = {
+            "pk": task_pk(owner, task_id),
+            "seq": RECORD_SEQ,
+            "task_id": task_id,
+            "owner": owner,
+            "task": task,
+            "status": record.status.value,
+            "created_at": record.created_at,
+            "connection_id": connection_id,
+            "request_id": request_id,
+            TTL: epoch_s() + self._retention_s,
+        }
+        self._call(
+            "put_item",
+            "record the task",
+            Item=serialize(item),
+            ConditionExpression="attribute_not_exists(pk)",
+        )
+        return record
+
+    def get(self, owner: str, task_id: str) -> TaskRecord:
+        """Return the owner's task (strongly consistent).
+
+        Raises:
+            NotFoundError: no such task for this owner.
+        """
+        response = self._call(
+            "get_item", "read the task", Key=self._key(owner, task_id), ConsistentRead=True
+        )
+        if "Item" not in response:
+            raise NotFoundError(f"task {task_id} not found")
+        item = deserialize(response["Item"])
+        return TaskRecord(
+            task_id=item["task_id"],
+            owner=item["owner"],
+            task=item["task"],
+            status=TaskStatus(item["status"]),
+            created_at=item["created_at"],
+            connection_id=item.get("connection_id"),
+            request_id=item.get("request_id"),
+            cancel_requested=bool(item.get("cancel_requested", False)),
+            closed=bool(item.get("closed", False)),
+        )
+
+    def _update(self, owner: str, task_id: str, what: str, expression: str, **values: Any) -> None:
+        request: dict[str, Any] = {
+            "Key": self._key(owner, task_id),
+            "UpdateExpression": expression,
+            "ConditionExpression": "attribute_exists(pk)",
+            "ExpressionAttributeValues": serialize(values),
+        }
+        if "#status" in expression:  # `status` is a DynamoDB reserved word
+            request["ExpressionAttributeNames"] = {"#status": "status"}
+        self._call("update_item", what, **request)
+
+    def set_status(self, owner: str, task_id: str, status: TaskStatus) -> None:
+        """Record the task's status. Raises ConflictError when the task does not exist."""
+        self._update(
+            owner, task_id, "record the status", "SET #status = :s", **{":s": status.value}
+        )
+
+    def start(self, owner: str, task_id: str) -> None:
+        """Move the task from starting to running, once.
+
+        Raises:
+            ConflictError: the task is not starting (a second launch of the same task).
+        """
+        self._call(
+            "update_item",
+            "start the task",
+            Key=self._key(owner, task_id),
+            UpdateExpression="SET #status = :running",
+            ConditionExpression="#status = :starting",
+            ExpressionAttributeNames={"#status": "status"},
+            ExpressionAttributeValues=serialize(
+                {":running": TaskStatus.RUNNING.value, ":starting": TaskStatus.STARTING.value}
+            ),
+        )
+
+    def request_cancel(self, owner: str, task_id: str) -> None:
+        """Ask the running task to stop. Raises NotFoundError for another owner's task."""
+        try:
+            self._update(
+                owner, task_id, "request the cancel", "SET cancel_requested = :t", **{":t": True}
+            )
+        except ConflictError as error:
+            raise NotFoundError(f"task {task_id} not found") from error
+
+    def mark_closed(self, owner: str, task_id: str) -> None:
+        """Record that the task process has served every subscriber it knows of."""
+        self._update(owner, task_id, "close the task", "SET closed = :t", **{":t": True})
+
+    # -- messages --------------------------------------------------------------------------
+
+    def put_message(self, owner: str, task_id: str, seq: int, message: dict[str, Any]) -> None:
+        """Store one message under `seq` (once: a second write of a seq is a conflict).
+
+        Raises:
+            ConflictError: the seq is taken (two processes running one task).
+        """
+        item = {
+            "pk": task_pk(owner, task_id),
+            "seq": seq,
+            "message": orjson.dumps(message).decode(),
+            TTL: epoch_s() + self._retention_s,
+        }
+        self._call(
+            "put_item",
+            "store the output",
+            Item=serialize(item),
+            ConditionExpression="attribute_not_exists(pk)",
+        )
+
+    def messages(
+        self, owner: str, task_id: str, after_seq: int, up_to: int | None = None
+    ) -> list[Chunk]:
+        """Return the stored messages with after_seq < seq (≤ up_to), in order."""
+        condition = "pk = :pk AND seq > :after"
+        values: dict[str, Any] = {":pk": task_pk(owner, task_id), ":after": max(after_seq, 0)}
+        if up_to is not None:
+            condition = "pk = :pk AND seq BETWEEN :first AND :last"
+            values = {":pk": values[":pk"], ":first": max(after_seq, 0) + 1, ":last": up_to}
+        request: dict[str, Any] = {
+            "KeyConditionExpression": condition,
+            "ExpressionAttributeValues": serialize(values),
+            "ConsistentRead": True,
+        }
+        found: list[Chunk] = []
+        while True:
+            response = self._call("query", "read the output", **request)
+            for raw in response.get("Items", []):
+                item = deserialize(raw)
+                found.append(Chunk(seq=int(item["seq"]), message=orjson.loads(item["message"])))
+            if "LastEvaluatedKey" not in response:
+                return found
+            request["ExclusiveStartKey"] = response["LastEvaluatedKey"]

@@ -1,0 +1,254 @@
+"""`python -m horizon.agent.task --owner O --task-id T`: run one agent task to its end.
+
+The entry point of the Fargate container and of the local stack's subprocess launcher. It
+reads the task record, plans, runs each step in the task's scratch directory, and streams
+the output (store, then push) until one final `exit` message. The ids may also come from
+the TASK_OWNER / TASK_ID variables (what ECS RunTask overrides set).
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import shutil
+import signal
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import horizon
+from horizon.agent.bedrock import BedrockAgent, ShellResult
+from horizon.agent.coalescer import Coalescer
+from horizon.agent.delivery import Broadcaster, Sender
+from horizon.agent.exceptions import PlanError
+from horizon.agent.models import Step, TaskStatus
+from horizon.agent.planner import SHELL, CommandPlanner, OfflinePlanner, Planner
+from horizon.agent.runner import Limits, StepRunner, StopReason
+from horizon.agent.settings import AgentSettings, get_agent_settings
+from horizon.agent.store import TaskStore
+from horizon.agent.subscriptions import TaskSubscriptions
+from horizon.errors import ConflictError, HorizonError
+from horizon.realtime.connections import ConnectionStore
+from horizon.realtime.notifier import Notifier
+
+logger = logging.getLogger("horizon.agent.task")
+
+EXIT_NOT_STARTED = 127  # the shell's "command not found"
+_STOP_STATUS = {
+    StopReason.CANCELLED: TaskStatus.CANCELLED,
+    StopReason.TIMEOUT: TaskStatus.TIMEOUT,
+    StopReason.OUTPUT_CAP: TaskStatus.FAILED,
+}
+# What a step's process may see: no AWS credentials, no platform configuration.
+_PASSED_ENV = ("PATH", "LANG", "LC_ALL", "TZ", "SSL_CERT_FILE", "SSL_CERT_DIR")
+
+
+@dataclass(frozen=True)
+class Outcome:
+    status: TaskStatus
+    exit_code: int | None
+    error: str | None = None
+
+
+def make_planner(settings: AgentSettings) -> Planner:
+    """Return the planner the settings choose."""
+    if settings.planner == "command":
+        return CommandPlanner(settings.command_template)
+    return OfflinePlanner()
+
+
+def step_env(scratch: Path) -> dict[str, str]:
+    """Return the environment of a step: a clean one, without credentials."""
+    env = {name: os.environ[name] for name in _PASSED_ENV if name in os.environ}
+    env.setdefault("PATH", "/usr/local/bin:/usr/bin:/bin")
+    env.setdefault("LANG", "C.UTF-8")
+    env.update(
+        {
+            "HOME": str(scratch),
+            "TMPDIR": str(scratch),
+            "TERM": "dumb",
+            "GIT_TERMINAL_PROMPT": "0",
+            "PYTHONUNBUFFERED": "1",
+            # The word counter is a module of this library.
+            "PYTHONPATH": str(Path(horizon.__file__).resolve().parent.parent),
+        }
+    )
+    return env
+
+
+class TaskProcess:
+    """Runs one task: plan, steps, output, exit.
+
+    Args:
+        owner, task_id: the task.
+        store, subscriptions, notifier, connections, planner, settings: collaborators,
+            made from the settings when omitted.
+    """
+
+    def __init__(
+        self,
+        owner: str,
+        task_id: str,
+        store: TaskStore | None = None,
+        subscriptions: TaskSubscriptions | None = None,
+        notifier: Notifier | None = None,
+        connections: ConnectionStore | None = None,
+        planner: Planner | None = None,
+        settings: AgentSettings | None = None,
+        agent: BedrockAgent | None = None,
+    ) -> None:
+        self.settings = settings or get_agent_settings()
+        self.owner = owner
+        self.task_id = task_id
+        self.store = store or TaskStore()
+        self.sender = Sender(
+            owner,
+            task_id,
+            subscriptions or TaskSubscriptions(),
+            notifier or Notifier(),
+            connections or ConnectionStore(),
+        )
+        self.broadcaster = Broadcaster(self.store, self.sender, self.settings.poll_interval_s)
+        self.planner = planner or make_planner(self.settings)
+        self.agent = agent
+        if agent is None and planner is None and self.settings.planner == "bedrock":
+            self.agent = BedrockAgent(
+                self.settings.bedrock_model_id, max_turns=self.settings.max_turns
+            )
+        self.terminated = False  # SIGTERM (ECS StopTask) counts as a cancel
+
+    def poll(self) -> StopReason | None:
+        """Periodic work while a step runs: push to new subscribers, look for a cancel."""
+        self.broadcaster.tick()
+        if self.terminated:
+            return StopReason.CANCELLED
+        try:
+            if self.store.get(self.owner, self.task_id).cancel_requested:
+                return StopReason.CANCELLED
+        except HorizonError as error:
+            logger.warning("could not check for a cancel: %s", error)
+        return None
+
+    def run(self) -> Outcome:
+        """Run the task to its end; the exit message is stored and pushed before returning."""
+        record = self.store.get(self.owner, self.task_id)
+        try:
+            self.store.start(self.owner, self.task_id)
+        except ConflictError:
+            # Launched twice (a retried RunTask): the first process owns the task.
+            logger.warning(
+                "task %s is %s already; not running it again", self.task_id, record.status
+            )
+            return Outcome(record.status, None)
+        coalescer = Coalescer(
+            self.broadcaster.emit_output, self.settings.flush_interval_s, self.settings.chunk_bytes
+        )
+        scratch = Path(tempfile.mkdtemp(prefix="task-", dir=self.settings.scratch_root))
+        try:
+            outcome = self._run_steps(record.task, record.cancel_requested, coalescer, scratch)
+        except HorizonError as error:
+            logger.exception("task %s failed", self.task_id)
+            outcome = Outcome(TaskStatus.FAILED, None, f"the task could not run: {error}")
+        finally:
+            shutil.rmtree(scratch, ignore_errors=True)
+        coalescer.flush(final=True)
+        if outcome.error:
+            self.broadcaster.emit_output("stderr", f"{outcome.error}\n".encode())
+        self.broadcaster.emit_exit(outcome.status, outcome.exit_code, outcome.error)
+        self.store.set_status(self.owner, self.task_id, outcome.status)
+        self.broadcaster.close()
+        return outcome
+
+    def _run_steps(
+        self, task: str, cancelled: bool, coalescer: Coalescer, scratch: Path
+    ) -> Outcome:
+        if cancelled:
+            return Outcome(TaskStatus.CANCELLED, None)
+        runner = StepRunner(coalescer, self.poll)
+        limits = Limits(
+            deadline=time.monotonic() + self.settings.timeout_s,
+            output_budget=self.settings.output_cap_bytes,
+            poll_interval_s=self.settings.poll_interval_s,
+        )
+        if self.agent is not None:
+            return self._converse(task, coalescer, runner, limits, scratch)
+        try:
+            steps: list[Step] = self.planner.plan(task)
+        except PlanError as error:
+            return Outcome(TaskStatus.FAILED, None, str(error))
+        cwd, env = scratch, step_env(scratch)
+        exit_code = 0
+        for step in steps:
+            try:
+                result = runner.run(step.argv, cwd, env, limits)
+            except OSError as error:
+                coalescer.flush(final=True)
+                return Outcome(TaskStatus.FAILED, EXIT_NOT_STARTED, f"{step.label}: {error}")
+            exit_code = result.exit_code
+            if result.stopped is not None:
+                return self._stopped(result.stopped, exit_code, coalescer)
+            if exit_code != 0:
+                return Outcome(TaskStatus.FAILED, exit_code)
+            if step.enters:
+                cwd = cwd / step.enters
+        return Outcome(TaskStatus.COMPLETED, exit_code)
+
+    def _stopped(self, reason: StopReason, exit_code: int, coalescer: Coalescer) -> Outcome:
+        if reason is StopReason.OUTPUT_CAP:
+            coalescer.flush(final=True)
+            cap = self.settings.output_cap_bytes
+            return Outcome(TaskStatus.FAILED, exit_code, f"output cap of {cap} bytes reached")
+        return Outcome(_STOP_STATUS[reason], exit_code)
+
+    def _converse(
+        self, task: str, coalescer: Coalescer, runner: StepRunner, limits: Limits, scratch: Path
+    ) -> Outcome:
+        """Let the Bedrock agent drive: each of its commands is a streamed step."""
+        assert self.agent is not None
+        env = step_env(scratch)
+        stopped: list[StopReason] = []
+
+        def shell(command: str) -> ShellResult:
+            result = runner.run((SHELL, "-c", command), scratch, env, limits)
+            if result.stopped is not None:
+                stopped.append(result.stopped)
+            tail = bytes(runner.recent).decode("utf-8", errors="replace")
+            return ShellResult(result.exit_code, tail, result.stopped is not None)
+
+        def say(text: str) -> None:
+            coalescer.feed("stdout", f"[agent] {text.strip()}\n".encode())
+
+        try:
+            exit_code = self.agent.run(task, shell, say)
+        except PlanError as error:
+            return Outcome(TaskStatus.FAILED, None, str(error))
+        if stopped:
+            return self._stopped(stopped[0], exit_code, coalescer)
+        status = TaskStatus.COMPLETED if exit_code == 0 else TaskStatus.FAILED
+        return Outcome(status, exit_code)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m horizon.agent.task")
+    parser.add_argument("--owner", default=os.environ.get("TASK_OWNER"))
+    parser.add_argument("--task-id", default=os.environ.get("TASK_ID"))
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=os.environ.get("LOG_LEVEL", "INFO"), stream=sys.stderr)
+    if not args.owner or not args.task_id:
+        parser.error("--owner and --task-id (or TASK_OWNER and TASK_ID) are required")
+    process = TaskProcess(args.owner, args.task_id)
+
+    def terminate(signum: int, frame: object) -> None:
+        process.terminated = True
+
+    signal.signal(signal.SIGTERM, terminate)
+    outcome = process.run()
+    logger.info("task %s ended %s (%s)", args.task_id, outcome.status, outcome.exit_code)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
