@@ -8,7 +8,10 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import json
+import os
+import signal
 import subprocess
 import time
 from collections.abc import Iterator
@@ -222,18 +225,80 @@ def test_timeout(stack: RunningStack) -> None:
     assert TIMEOUT_S <= time.monotonic() - started < TIMEOUT_S + 4
 
 
-def test_large_output_arrives_complete_and_in_order(stack: RunningStack) -> None:
-    # About 3.4 MB of numbered lines, plus bytes that are not UTF-8 on stderr.
-    task = r"`seq 1 500000; printf '\377\376' >&2`"
-    messages = run_task(stack, task, timeout_s=60)
+def test_large_output_arrives_complete_and_in_order() -> None:
+    # Over 10 MiB of numbered lines, plus bytes that are not UTF-8 on stderr. Its own stack:
+    # this takes longer than the shared stack's task timeout.
+    task = r"`seq 1 1450000; printf '\377\376' >&2`"
+    with start_local_stack(AGENT_TIMEOUT_S="60") as stack:
+        messages = run_task(stack, task, timeout_s=60)
     assert messages[-1]["status"] == "completed"
     assert_in_order(messages)
-    expected = "".join(f"{i}\n" for i in range(1, 500_001)).encode()
+    expected = "".join(f"{i}\n" for i in range(1, 1_450_001)).encode()
+    assert len(expected) >= 10 * 2**20
     assert output(messages, "stdout") == expected
     assert output(messages, "stderr") == b"\xff\xfe"
     assert any(m.get("encoding") == "base64" for m in messages)
     chunks = [m for m in messages if m["type"] == "output" and m["stream"] == "stdout"]
     assert len(expected) / len(chunks) >= 12 * 1024  # coalesced, not line by line
+
+
+def test_a_killed_task_process_ends_failed_with_one_exit(stack: RunningStack) -> None:
+    # The step prints its parent (the task process) and itself, then sleeps.
+    task = "`echo pids $PPID $$; sleep 60`"
+
+    async def scenario() -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+        async with websockets.connect(f"{stack.ws_url}/task", open_timeout=10) as socket:
+            await socket.send(json.dumps({"task": task}))
+            received = await _receive_until_exit(socket, [], 30, stop_after=1)
+            _, runner_pid, step_pid = output(received, "stdout").split()
+            os.kill(int(runner_pid), signal.SIGKILL)  # as the OOM killer or a Fargate stop
+            try:
+                await _receive_until_exit(socket, received, 15)
+                extra: list[dict[str, Any]] = []
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(1.5):
+                        extra.append(json.loads(await socket.recv()))
+            finally:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(int(step_pid), signal.SIGKILL)  # the orphaned step
+        return received, extra
+
+    messages, extra = asyncio.run(scenario())
+    assert extra == []  # nothing after the exit: exactly one
+    assert output(messages, "stdout").startswith(b"pids ")
+    assert [m["type"] for m in messages[1:]] == ["output", "exit"], [
+        (m.get("seq"), m.get("stream"), m.get("data"), m.get("error")) for m in messages
+    ]
+    assert_in_order(messages)
+    assert messages[-1]["status"] == "failed"
+    assert messages[-1]["error"] == "the task process stopped unexpectedly (signal 9)"
+    # A later subscriber sees the same end, not a task running forever.
+    body = {"action": "subscribe", "task_id": messages[0]["task_id"], "after_seq": 0}
+    assert asyncio.run(_run(stack.ws_url, body)) == messages[1:]
+
+
+def test_steps_cannot_read_the_task_process_environment() -> None:
+    # In Fargate the task process's environment holds AWS_CONTAINER_CREDENTIALS_RELATIVE_URI
+    # and the steps share its uid. Here the task process has the local stack's AWS_*
+    # variables; as root (CAP_SYS_PTRACE) a step could read anything, so the task process
+    # starts without capabilities, as the container's unprivileged user has none.
+    scan = (
+        "for f in /proc/[0-9]*/environ; do "
+        "tr '\\0' '\\n' 2>/dev/null <$f | grep -q ^AWS_ && echo leak $f; done"
+    )
+    task = f"`cat /proc/$PPID/environ; echo read=$?; {scan}; echo scanned; env`"
+    overrides = {"AGENT_LOCAL_DROP_CAPABILITIES": "true"} if os.geteuid() == 0 else {}
+    with start_local_stack(**overrides) as stack:
+        assert any(name.startswith("AWS_") for name in stack.env)  # a leak would show
+        messages = run_task(stack, task)
+    stdout = output(messages, "stdout").decode()
+    assert "read=1" in stdout, messages[-1].get("error")
+    assert "Permission denied" in output(messages, "stderr").decode()
+    assert "leak" not in stdout
+    assert "scanned" in stdout
+    env_lines = stdout.split("scanned\n", 1)[1].splitlines()
+    assert "HOME" in {line.split("=", 1)[0] for line in env_lines}
+    assert not [line for line in env_lines if line.startswith("AWS_")]
 
 
 def test_only_the_owner_can_watch_or_cancel() -> None:

@@ -90,7 +90,7 @@ def test_a_finished_task_is_not_run_again(aws: Aws, notifier: RecordingNotifier)
 
 def test_a_second_launch_of_a_running_task_backs_off(aws: Aws, notifier: RecordingNotifier) -> None:
     process = _start("echo once", notifier)
-    TaskStore().start(OWNER, "t1")  # another process took it
+    TaskStore().start(OWNER, "t1", 1, 30)  # another process took it
     outcome = process.run()
     assert outcome.status is TaskStatus.RUNNING
     assert notifier.sent.get("c1", []) == []

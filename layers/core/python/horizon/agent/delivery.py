@@ -134,6 +134,15 @@ class Broadcaster:
     def task_id(self) -> str:
         return self.sender.task_id
 
+    def cursors(self) -> dict[str, tuple[str, int]]:
+        """Per connection (subscription token, last seq sent): what a heartbeat records."""
+        return dict(self._cursors)  # a copy: the heartbeat thread reads it
+
+    def resume(self, seq: int, cursors: dict[str, tuple[str, int]]) -> None:
+        """Continue after a dead task process: its last stored seq and recorded cursors."""
+        self.seq = seq
+        self._cursors = dict(cursors)
+
     def emit_output(self, stream: Stream, data: bytes) -> None:
         """Store and push `data` as one or more `output` messages."""
         for text, is_base64 in frame_pieces(self.task_id, stream, data):

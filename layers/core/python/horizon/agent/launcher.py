@@ -22,6 +22,7 @@ from horizon import aws
 from horizon.agent.exceptions import LaunchError
 from horizon.agent.settings import AgentSettings, get_agent_settings
 from horizon.dynamo import AWS_ERRORS, error_code
+from horizon.errors import HorizonError
 
 logger = logging.getLogger(__name__)
 
@@ -108,25 +109,42 @@ class EcsTaskLauncher:
 
 
 class _Children:
-    """The local launcher's live subprocesses: reaped when they end, stopped at exit."""
+    """The local launcher's live subprocesses: reaped when they end, stopped at exit.
+
+    A child that ends with a failure status (killed by a signal, an uncaught error) may have
+    died before its `exit`: its task is finalized as failed (`horizon.agent.reaper`; a no-op
+    when the child had finished the task). A child ending with 0 always finished or found
+    the task owned by another launch.
+    """
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._live: dict[int, subprocess.Popen[bytes]] = {}
+        self._stopping = False
         atexit.register(self.stop_all)
 
-    def add(self, process: subprocess.Popen[bytes]) -> None:
+    def add(self, process: subprocess.Popen[bytes], owner: str, task_id: str) -> None:
         with self._lock:
             self._live[process.pid] = process
-        threading.Thread(target=self._reap, args=(process,), daemon=True).start()
+        threading.Thread(target=self._reap, args=(process, owner, task_id), daemon=True).start()
 
-    def _reap(self, process: subprocess.Popen[bytes]) -> None:
-        process.wait()
+    def _reap(self, process: subprocess.Popen[bytes], owner: str, task_id: str) -> None:
+        returncode = process.wait()
         with self._lock:
             self._live.pop(process.pid, None)
+            if self._stopping or returncode == 0:
+                return
+        # Imported here: the reaper brings the DynamoDB and @connections clients along.
+        from horizon.agent.reaper import finalize_lost, stop_reason
+
+        try:
+            finalize_lost(owner, task_id, stop_reason(returncode))
+        except HorizonError:
+            logger.exception("could not finalize task %s after its process ended", task_id)
 
     def stop_all(self) -> None:
         with self._lock:
+            self._stopping = True
             live = list(self._live.values())
         for process in live:
             with contextlib.suppress(ProcessLookupError):
@@ -143,22 +161,28 @@ class SubprocessTaskLauncher:
     runs in its own session, so it outlives the handler's thread but not the stack.
     """
 
+    def __init__(self, drop_capabilities: bool = False) -> None:
+        self.drop_capabilities = drop_capabilities
+
     def launch(self, owner: str, task_id: str) -> str:
         env = dict(os.environ)
         library = str(Path(horizon.__file__).resolve().parent.parent)
         env["PYTHONPATH"] = os.pathsep.join(
             part for part in (library, env.get("PYTHONPATH", "")) if part
         )
+        argv = [sys.executable, "-m", ENTRY_MODULE, "--owner", owner, "--task-id", task_id]
+        if self.drop_capabilities:
+            argv = ["setpriv", "--bounding-set=-all", "--inh-caps=-all", "--", *argv]
         try:
             process = subprocess.Popen(  # noqa: S603 - fixed argv
-                [sys.executable, "-m", ENTRY_MODULE, "--owner", owner, "--task-id", task_id],
+                argv,
                 env=env,
                 stdin=subprocess.DEVNULL,
                 start_new_session=True,
             )
-        except OSError as error:
+        except (OSError, subprocess.SubprocessError) as error:
             raise LaunchError(f"could not start the task process: {error}") from error
-        _children.add(process)
+        _children.add(process, owner, task_id)
         return f"pid {process.pid}"
 
 
@@ -170,7 +194,7 @@ def make_launcher(settings: AgentSettings | None = None) -> TaskLauncher:
     """
     settings = settings or get_agent_settings()
     if settings.launcher_kind() == "local":
-        return SubprocessTaskLauncher()
+        return SubprocessTaskLauncher(settings.local_drop_capabilities)
     if not settings.ecs_cluster or not settings.ecs_task_definition:
         raise LaunchError("AGENT_CLUSTER_ARN and AGENT_TASK_DEFINITION_ARN must be set")
     return EcsTaskLauncher(

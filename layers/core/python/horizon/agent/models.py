@@ -59,6 +59,15 @@ class TaskRecord:
     request_id: str | None = None
     cancel_requested: bool = False
     closed: bool = False  # every subscriber known at the end was served; see delivery.py
+    # Liveness (see horizon.agent.reaper): the epoch second the lease ends, the task
+    # process's pid, and per connection (token, last seq pushed) as of the last heartbeat.
+    lease_until: int | None = None
+    pid: int | None = None
+    cursors: dict[str, tuple[str, int]] = field(default_factory=dict)
+
+    def lease_lapsed(self, now: int) -> bool:
+        """Whether the task should be running but nothing has renewed its lease."""
+        return not self.closed and self.lease_until is not None and self.lease_until < now
 
 
 @dataclass(frozen=True)

@@ -17,6 +17,7 @@ from horizon.agent.delivery import Sender, replay
 from horizon.agent.exceptions import LaunchError
 from horizon.agent.launcher import TaskLauncher, make_launcher
 from horizon.agent.models import TaskStatus
+from horizon.agent.reaper import finalize_if_lapsed
 from horizon.agent.settings import get_agent_settings
 from horizon.agent.store import TaskStore
 from horizon.agent.subscriptions import TaskSubscriptions
@@ -151,6 +152,8 @@ class TaskService:
             return
         try:
             record = self.store.get(connection.owner, task_id)
+            if self._finalize_if_lapsed(record):
+                record = self.store.get(connection.owner, task_id)
             if record.status.finished:
                 self._reply(
                     connection_id,
@@ -162,6 +165,12 @@ class TaskService:
             self.store.request_cancel(connection.owner, task_id)
         except NotFoundError:
             self._reply(connection_id, messages.error("not_found", f"task {task_id} not found"))
+
+    def _finalize_if_lapsed(self, record: models.TaskRecord) -> bool:
+        """End a task whose process died unseen (ECS): its lease lapsed. See reaper.py."""
+        return finalize_if_lapsed(
+            self.store, record, self.subscriptions, self._notifier, self._connections
+        )
 
     # -- subscribe -------------------------------------------------------------------------
 
@@ -185,7 +194,10 @@ class TaskService:
         # Subscribe first, then look: a task that closes meanwhile is replayed by exactly
         # one side (see horizon.agent.delivery).
         subscription = self.subscriptions.subscribe(connection, task_id, after_seq)
-        if not self.store.get(connection.owner, task_id).closed:
+        record = self.store.get(connection.owner, task_id)
+        if self._finalize_if_lapsed(record):
+            return  # the finalization served this subscription along with the others
+        if not record.closed:
             return  # the running task process catches this subscription up
         if self.subscriptions.claim(connection.owner, task_id, subscription, "handler"):
             sender = Sender(

@@ -27,6 +27,10 @@ class AgentSettings(BaseSettings):
     ecs_container_name: str = Field(default="agent", alias="AGENT_CONTAINER_NAME")
     ecs_subnets: str = Field(default="", alias="AGENT_SUBNETS")  # comma-separated ids
     ecs_security_groups: str = Field(default="", alias="AGENT_SECURITY_GROUPS")
+    # Local stack only: start task processes without any Linux capability (util-linux
+    # `setpriv`), as the container's user 10001 has none, so a stack started as root shows
+    # what an unprivileged step can reach.
+    local_drop_capabilities: bool = Field(default=False, alias="AGENT_LOCAL_DROP_CAPABILITIES")
 
     # Which agent plans the steps: the offline planner or an external CLI through a template
     # such as `my-agent --task {task}` ({task} becomes one argument, never shell text).
@@ -52,6 +56,12 @@ class AgentSettings(BaseSettings):
     # Stored chunks and task records expire after this.
     retention_s: int = Field(default=24 * 60 * 60, alias="AGENT_RETENTION_S", gt=0)
     max_task_chars: int = Field(default=4096, alias="AGENT_MAX_TASK_CHARS", gt=0)
+    # Liveness: the running task renews a lease on its record every heartbeat; a task whose
+    # lease lapsed (SIGKILL, OOM, Fargate stop) is finalized as failed by the next read.
+    heartbeat_s: float = Field(default=5.0, alias="AGENT_HEARTBEAT_S", gt=0)
+    lease_s: int = Field(default=30, alias="AGENT_LEASE_S", gt=0)
+    # How long a launched task may take to start (Fargate image pull) before it counts as lost.
+    start_grace_s: int = Field(default=600, alias="AGENT_START_GRACE_S", gt=0)
 
     def launcher_kind(self) -> str:
         """Return "local" or "ecs": the explicit choice, else ecs when a cluster is set."""

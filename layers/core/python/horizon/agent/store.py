@@ -1,7 +1,8 @@
 """The tasks table adapter: task records and their stored output.
 
 Items of one task share pk=`TASK#{owner}#{task_id}` (so every read is scoped by the owner):
-- seq 0: the record (task text, status, connection, cancel request, closed flag);
+- seq 0: the record (task text, status, connection, cancel request, closed flag, and the
+  liveness fields: `lease_until`, `heartbeat_at`, `pid`, `cursors`, `exit_claim`);
 - seq ≥ 1: the messages pushed to subscribers (output chunks, then one exit), as JSON text,
   each written before it is pushed. All items carry `expires_at` (TTL).
 """
@@ -85,6 +86,7 @@ class TaskStore:
             connection_id=connection_id,
             request_id=request_id,
         )
+        settings = get_agent_settings()
         item = {
             "pk": task_pk(owner, task_id),
             "seq": RECORD_SEQ,
@@ -95,6 +97,8 @@ class TaskStore:
             "created_at": record.created_at,
             "connection_id": connection_id,
             "request_id": request_id,
+            # Until the task process starts and renews it: the time a launch may take.
+            "lease_until": epoch_s() + settings.start_grace_s,
             TTL: epoch_s() + self._retention_s,
         }
         self._call(
@@ -127,6 +131,12 @@ class TaskStore:
             request_id=item.get("request_id"),
             cancel_requested=bool(item.get("cancel_requested", False)),
             closed=bool(item.get("closed", False)),
+            lease_until=int(item["lease_until"]) if "lease_until" in item else None,
+            pid=int(item["pid"]) if "pid" in item else None,
+            cursors={
+                connection_id: (str(cursor["token"]), int(cursor["seq"]))
+                for connection_id, cursor in (item.get("cursors") or {}).items()
+            },
         )
 
     def _update(self, owner: str, task_id: str, what: str, expression: str, **values: Any) -> None:
@@ -146,23 +156,93 @@ class TaskStore:
             owner, task_id, "record the status", "SET #status = :s", **{":s": status.value}
         )
 
-    def start(self, owner: str, task_id: str) -> None:
-        """Move the task from starting to running, once.
+    def start(self, owner: str, task_id: str, pid: int, lease_s: int) -> None:
+        """Move the task from starting to running, once, taking the first lease.
 
         Raises:
-            ConflictError: the task is not starting (a second launch of the same task).
+            ConflictError: the task is not starting (a second launch of the same task, or a
+                launch that came after the task was given up as lost).
         """
+        now = epoch_s()
         self._call(
             "update_item",
             "start the task",
             Key=self._key(owner, task_id),
-            UpdateExpression="SET #status = :running",
+            UpdateExpression=(
+                "SET #status = :running, pid = :pid, heartbeat_at = :now, lease_until = :until"
+            ),
             ConditionExpression="#status = :starting",
             ExpressionAttributeNames={"#status": "status"},
             ExpressionAttributeValues=serialize(
-                {":running": TaskStatus.RUNNING.value, ":starting": TaskStatus.STARTING.value}
+                {
+                    ":running": TaskStatus.RUNNING.value,
+                    ":starting": TaskStatus.STARTING.value,
+                    ":pid": pid,
+                    ":now": now,
+                    ":until": now + lease_s,
+                }
             ),
         )
+
+    def heartbeat(
+        self, owner: str, task_id: str, lease_s: int, cursors: dict[str, tuple[str, int]]
+    ) -> None:
+        """Renew the running task's lease and record how far each subscriber was served."""
+        now = epoch_s()
+        self._update(
+            owner,
+            task_id,
+            "renew the lease",
+            "SET heartbeat_at = :now, lease_until = :until, cursors = :cursors",
+            **{
+                ":now": now,
+                ":until": now + lease_s,
+                ":cursors": {
+                    connection_id: {"token": token, "seq": seq}
+                    for connection_id, (token, seq) in cursors.items()
+                },
+            },
+        )
+
+    def claim_exit(
+        self, owner: str, task_id: str, by: str, status: TaskStatus, lapsed_at: int | None = None
+    ) -> bool:
+        """Take the right to store the final `exit` (and record `status`); one side gets it.
+
+        Args:
+            by: "task" (the task process at its end) or "reaper" (a crash finalization). The
+                reaper may take over a claim of the task process that never closed (it died
+                between claiming and closing), never another reaper's.
+            lapsed_at: for the reaper, require the lease to have ended before this epoch
+                second (checked in the same write, so a renewal in between wins).
+
+        Returns:
+            Whether this caller holds the claim.
+        """
+        condition = "attribute_not_exists(exit_claim)"
+        values: dict[str, Any] = {":by": by, ":s": status.value}
+        if by != "task":
+            condition = (
+                "attribute_exists(pk) AND (attribute_not_exists(closed) OR closed = :false)"
+                " AND (attribute_not_exists(exit_claim) OR exit_claim = :task)"
+            )
+            values.update({":false": False, ":task": "task"})
+            if lapsed_at is not None:
+                condition += " AND lease_until < :lapsed"
+                values[":lapsed"] = lapsed_at
+        try:
+            self._call(
+                "update_item",
+                "claim the exit",
+                Key=self._key(owner, task_id),
+                UpdateExpression="SET exit_claim = :by, #status = :s",
+                ConditionExpression=condition,
+                ExpressionAttributeNames={"#status": "status"},
+                ExpressionAttributeValues=serialize(values),
+            )
+        except ConflictError:
+            return False
+        return True
 
     def request_cancel(self, owner: str, task_id: str) -> None:
         """Ask the running task to stop. Raises NotFoundError for another owner's task."""
@@ -197,6 +277,25 @@ class TaskStore:
             Item=serialize(item),
             ConditionExpression="attribute_not_exists(pk)",
         )
+
+    def last_message(self, owner: str, task_id: str) -> Chunk | None:
+        """Return the message with the highest seq, or None when nothing was stored."""
+        response = self._call(
+            "query",
+            "read the output",
+            KeyConditionExpression="pk = :pk AND seq > :record",
+            ExpressionAttributeValues=serialize(
+                {":pk": task_pk(owner, task_id), ":record": RECORD_SEQ}
+            ),
+            ScanIndexForward=False,
+            Limit=1,
+            ConsistentRead=True,
+        )
+        items = response.get("Items", [])
+        if not items:
+            return None
+        item = deserialize(items[0])
+        return Chunk(seq=int(item["seq"]), message=orjson.loads(item["message"]))
 
     def messages(
         self, owner: str, task_id: str, after_seq: int, up_to: int | None = None

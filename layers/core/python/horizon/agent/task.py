@@ -9,13 +9,16 @@ the TASK_OWNER / TASK_ID variables (what ECS RunTask overrides set).
 from __future__ import annotations
 
 import argparse
+import ctypes
 import logging
 import os
 import shutil
 import signal
 import sys
 import tempfile
+import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -44,6 +47,84 @@ _STOP_STATUS = {
 }
 # What a step's process may see: no AWS credentials, no platform configuration.
 _PASSED_ENV = ("PATH", "LANG", "LC_ALL", "TZ", "SSL_CERT_FILE", "SSL_CERT_DIR")
+PR_SET_DUMPABLE = 4  # <linux/prctl.h>
+CURSOR_DELAY_S = 0.1  # how soon a subscriber's new cursor is recorded
+
+
+def deny_inspection() -> bool:
+    """Make this process non-dumpable: its /proc/<pid>/environ, mem and ptrace are refused.
+
+    The steps run with the task process's uid, and the task process's environment holds
+    AWS_CONTAINER_CREDENTIALS_RELATIVE_URI (the key to the task role's credentials). A
+    non-dumpable process's /proc entries belong to root and ptrace-like access needs
+    CAP_SYS_PTRACE, which the container's user does not have. The flag survives fork but
+    not exec, so the steps themselves stay ordinary processes.
+
+    Returns:
+        Whether the flag was set (False off Linux, or when prctl is unavailable).
+    """
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        return int(libc.prctl(PR_SET_DUMPABLE, 0, 0, 0, 0)) == 0
+    except (OSError, AttributeError):
+        return False
+
+
+class Heartbeat:
+    """Renews the task's lease from a thread, and records which subscribers it serves.
+
+    The lease is renewed every `interval_s`; the served subscriptions (with their cursors)
+    are written at the start and within `CURSOR_DELAY_S` of one coming or going, so a crash
+    finalization knows whom the task process was serving (see horizon.agent.reaper). A thread, not the
+    step loop, so a long model call or plan does not let the lease lapse.
+
+    Args:
+        beat: writes the lease and the given cursors.
+        cursors: returns the current cursors.
+        interval_s: the lease renewal period.
+    """
+
+    def __init__(
+        self,
+        beat: Callable[[dict[str, tuple[str, int]]], None],
+        cursors: Callable[[], dict[str, tuple[str, int]]],
+        interval_s: float,
+    ) -> None:
+        self._beat = beat
+        self._cursors = cursors
+        self._interval_s = interval_s
+        self._stopped = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="heartbeat", daemon=True)
+
+    def start(self) -> None:
+        """Record the subscribers known now (before any output), then keep renewing."""
+        self._beat(self._cursors())
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stopped.set()
+        self._thread.join()
+
+    def _run(self) -> None:
+        written = _tokens(self._cursors())
+        renewed = time.monotonic()
+        while not self._stopped.wait(CURSOR_DELAY_S):
+            cursors = self._cursors()
+            # Written when a subscriber comes or goes, and at every renewal.
+            if _tokens(cursors) == written and time.monotonic() - renewed < self._interval_s:
+                continue
+            try:
+                self._beat(cursors)
+            except HorizonError as error:
+                logger.warning("could not renew the lease: %s", error)
+                continue
+            written, renewed = _tokens(cursors), time.monotonic()
+
+
+def _tokens(cursors: dict[str, tuple[str, int]]) -> dict[str, str]:
+    return {connection_id: token for connection_id, (token, _) in cursors.items()}
 
 
 @dataclass(frozen=True)
@@ -136,19 +217,31 @@ class TaskProcess:
         """Run the task to its end; the exit message is stored and pushed before returning."""
         record = self.store.get(self.owner, self.task_id)
         try:
-            self.store.start(self.owner, self.task_id)
+            self.store.start(self.owner, self.task_id, os.getpid(), self.settings.lease_s)
         except ConflictError:
             # Launched twice (a retried RunTask): the first process owns the task.
             logger.warning(
                 "task %s is %s already; not running it again", self.task_id, record.status
             )
             return Outcome(record.status, None)
+        self.broadcaster.tick(force=True)  # learn the subscribers before recording them
+        heartbeat = Heartbeat(self._beat, self.broadcaster.cursors, self.settings.heartbeat_s)
+        heartbeat.start()
+        try:
+            return self._run(record.task, record.cancel_requested)
+        finally:
+            heartbeat.stop()
+
+    def _beat(self, cursors: dict[str, tuple[str, int]]) -> None:
+        self.store.heartbeat(self.owner, self.task_id, self.settings.lease_s, cursors)
+
+    def _run(self, task: str, cancel_requested: bool) -> Outcome:
         coalescer = Coalescer(
             self.broadcaster.emit_output, self.settings.flush_interval_s, self.settings.chunk_bytes
         )
         scratch = Path(tempfile.mkdtemp(prefix="task-", dir=self.settings.scratch_root))
         try:
-            outcome = self._run_steps(record.task, record.cancel_requested, coalescer, scratch)
+            outcome = self._run_steps(task, cancel_requested, coalescer, scratch)
         except HorizonError as error:
             logger.exception("task %s failed", self.task_id)
             outcome = Outcome(TaskStatus.FAILED, None, f"the task could not run: {error}")
@@ -157,8 +250,11 @@ class TaskProcess:
         coalescer.flush(final=True)
         if outcome.error:
             self.broadcaster.emit_output("stderr", f"{outcome.error}\n".encode())
+        if not self.store.claim_exit(self.owner, self.task_id, "task", outcome.status):
+            # Given up as lost while it ran (its lease lapsed): the reaper stored the exit.
+            logger.warning("task %s was finalized already; its own exit is dropped", self.task_id)
+            return Outcome(TaskStatus.FAILED, outcome.exit_code, "finalized as lost")
         self.broadcaster.emit_exit(outcome.status, outcome.exit_code, outcome.error)
-        self.store.set_status(self.owner, self.task_id, outcome.status)
         self.broadcaster.close()
         return outcome
 
@@ -235,6 +331,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m horizon.agent.task")
     parser.add_argument("--owner", default=os.environ.get("TASK_OWNER"))
     parser.add_argument("--task-id", default=os.environ.get("TASK_ID"))
+    # First: before anything runs, keep the steps out of this process's environment.
+    deny_inspection()
     args = parser.parse_args(argv)
     logging.basicConfig(level=os.environ.get("LOG_LEVEL", "INFO"), stream=sys.stderr)
     if not args.owner or not args.task_id:
