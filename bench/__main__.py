@@ -1,6 +1,6 @@
 """`make bench`: run every benchmark once, print a markdown summary and the JSON figures.
 
-Options: `--only validation,memory,e2e`, `--sizes 50,100` (MB, memory benchmark),
+Options: `--only validation,memory,e2e,agent,analytics`, `--sizes 50,100` (MB, memory benchmark),
 `--lines 200000` (validation benchmark), `--e2e-lines 100000`.
 """
 
@@ -62,15 +62,44 @@ def _markdown(results: dict[str, Any]) -> str:
                 f"**{e2e['seconds']} s**, {e2e['lines_per_s']:,} lines/s."
             )
         out.append("")
+    if results.get("analytics"):
+        from bench.analytics import markdown
+
+        out += markdown(results["analytics"])
+    if results.get("agent"):
+        out += _agent_markdown(results["agent"])
     return "\n".join(out)
+
+
+def _agent_markdown(agent: dict[str, Any]) -> list[str]:
+    out = ["## (e) Agent tasks through the local stack", ""]
+    failed = agent.get("error") or agent.get("latency", {}).get("error")
+    if failed:
+        return [*out, f"Not measured: {failed}", ""]
+    latency, volume, goals = agent["latency"], agent["volume"], agent["goals"]
+    return [
+        *out,
+        f"Print → client latency over {latency['lines']} lines: p50 "
+        f"**{latency['p50_ms']} ms** (goal < {goals['p50_ms']}), p99 "
+        f"**{latency['p99_ms']} ms** (goal < {goals['p99_ms']}), max {latency['max_ms']} ms.",
+        "",
+        f"{volume['bytes']:,} bytes in {volume['seconds']} s, complete and in order: "
+        f"{volume['complete_and_in_order']}; {volume['pushes']} pushes, "
+        f"**{volume['bytes_per_push']:,} bytes per push** (goal ≥ {goals['bytes_per_push']:,}).",
+        "",
+    ]
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
-    parser.add_argument("--only", default="validation,memory,e2e")
+    parser.add_argument("--only", default="validation,memory,e2e,agent,analytics")
     parser.add_argument("--sizes", default="50,100")
     parser.add_argument("--lines", type=int, default=200_000)
     parser.add_argument("--e2e-lines", type=int, default=100_000)
+    parser.add_argument("--analytics-lines", type=int, default=200_000)
+    # Reading every entry of a 200,000-line job on moto takes minutes (moto scans the whole
+    # table on each Query); 0 skips that side.
+    parser.add_argument("--analytics-entry-rounds", type=int, default=1)
     args = parser.parse_args(argv)
     wanted = set(args.only.split(","))
     results: dict[str, Any] = {}
@@ -91,6 +120,18 @@ def main(argv: list[str] | None = None) -> int:
 
         print("running (c) end to end…", file=sys.stderr, flush=True)
         results["end_to_end"] = end_to_end.run(args.e2e_lines)
+    if "analytics" in wanted:
+        from bench import analytics
+
+        print("running (d) analytics…", file=sys.stderr, flush=True)
+        results["analytics"] = analytics.run(
+            args.analytics_lines, entry_rounds=args.analytics_entry_rounds
+        )
+    if "agent" in wanted:
+        from bench import agent
+
+        print("running (e) agent tasks…", file=sys.stderr, flush=True)
+        results["agent"] = agent.run()
     results["total_seconds"] = round(time.perf_counter() - started, 1)
     print(_markdown(results))
     print("```json")

@@ -63,7 +63,7 @@ def test_accepted_names_and_types(client, name, content_type):
 
 @pytest.mark.parametrize(
     ("name", "content_type"),
-    [("app.csv", "text/csv"), ("app.json", "application/json"), ("app.jsonl", "image/png")],
+    [("app.xml", "application/xml"), ("app.json", "application/json"), ("app.jsonl", "image/png")],
 )
 def test_wrong_type_is_415_and_creates_no_job(client, name, content_type):
     response = _upload(client, name=name, content_type=content_type)

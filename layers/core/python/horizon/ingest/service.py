@@ -20,9 +20,12 @@ from typing import Any
 from urllib3.exceptions import HTTPError
 
 from horizon import aws
+from horizon.analytics.aggregator import SegmentAggregator
+from horizon.analytics.store import AggregateStore
 from horizon.dynamo import AWS_ERRORS
 from horizon.entries import EntryStore, InvalidLine, StoredEntry
 from horizon.errors import DependencyError, HorizonError, NotFoundError
+from horizon.ingest.csv_lines import HEADER_LINES, CsvRowValidator, is_csv, read_header
 from horizon.ingest.exceptions import (
     IngestDependencyError,
     JobBusyError,
@@ -69,6 +72,7 @@ class IngestService:
     Args:
         publisher: pushes progress to subscribers; its failures are logged, never raised.
         jobs, entries: the stores; default to the tables in the settings.
+        aggregates: where each segment's analytics aggregates go (the entries table).
         s3, sqs: boto3 clients; default to the shared ones from `horizon.aws`.
         settings: defaults to `get_settings()`.
         max_line_bytes: longer lines are reported invalid ("line too long").
@@ -80,6 +84,7 @@ class IngestService:
         publisher: ProgressPublisher,
         jobs: JobStore | None = None,
         entries: EntryStore | None = None,
+        aggregates: AggregateStore | None = None,
         s3: Any = None,
         sqs: Any = None,
         settings: Settings | None = None,
@@ -91,6 +96,7 @@ class IngestService:
         self._settings = settings or get_settings()
         self._jobs = jobs or JobStore()
         self._entries = entries or EntryStore()
+        self._aggregates = aggregates or AggregateStore()
         self._s3 = s3
         self._sqs = sqs
         self._max_line_bytes = max_line_bytes
@@ -251,6 +257,15 @@ class IngestService:
         since_checkpoint = 0
         started = lines
         next_mark = _next_mark(offset, source.size)
+        # Analytics aggregates of the lines since the last checkpoint, stored just before the
+        # next one: a retry restarts the segment from the same checkpoint and overwrites it.
+        segment = SegmentAggregator(lines, offset)
+        validate, header_lines = validate_line, 0
+        if is_csv(job.file_name):  # the header row names the columns; it counts as skipped
+            header = read_header(
+                self.s3, settings.uploads_bucket, job.object_key, self._max_line_bytes
+            )
+            validate, header_lines = CsvRowValidator(header), HEADER_LINES
         delay = settings.ingest_line_delay_max_s
         # An invocation shorter than twice the reserve (a small local timeout) keeps half its
         # time for work instead of handing over after every line.
@@ -262,6 +277,7 @@ class IngestService:
             # Check before taking on another line; always make some progress per run.
             if lines > started and remaining_ms() <= reserve:
                 self._flush(job, entries, reports)
+                self._store_segment(job, segment, lines, offset)
                 counts = JobCounts(
                     offset=offset, lines=lines, valid=valid, invalid=invalid, blank=blank
                 )
@@ -277,13 +293,14 @@ class IngestService:
                 invalid += 1
                 reports.append(InvalidLine(line.number, too_long, _sample(line.head)))
                 buffered_bytes += len(line.head)
-            elif not raw or raw.isspace():
+            elif not raw or raw.isspace() or line.number <= header_lines:
                 blank += 1
             else:
-                entry, reason = validate_line(raw)
+                entry, reason = validate(raw)
                 if entry is not None:
                     valid += 1
                     entries.append(StoredEntry(line.number, entry))
+                    segment.add(line.number, entry)
                 else:
                     invalid += 1
                     reports.append(InvalidLine(line.number, reason or "invalid", _sample(raw)))
@@ -296,6 +313,8 @@ class IngestService:
             if since_checkpoint >= every or offset >= next_mark:
                 self._flush(job, entries, reports)
                 buffered_bytes = 0
+                self._store_segment(job, segment, lines, offset)
+                segment = SegmentAggregator(lines, offset)
                 counts = JobCounts(
                     offset=offset, lines=lines, valid=valid, invalid=invalid, blank=blank
                 )
@@ -305,6 +324,7 @@ class IngestService:
                 next_mark = _next_mark(offset, source.size)
 
         self._flush(job, entries, reports)
+        self._store_segment(job, segment, lines, offset)
         counts = JobCounts(offset=offset, lines=lines, valid=valid, invalid=invalid, blank=blank)
         return self._finish(job, worker, JobStatus.COMPLETED, counts)
 
@@ -334,6 +354,15 @@ class IngestService:
             raise IngestDependencyError(str(error)) from error
         entries.clear()
         reports.clear()
+
+    def _store_segment(self, job: Job, segment: SegmentAggregator, lines: int, offset: int) -> None:
+        """Store the segment's aggregates before the checkpoint that commits it."""
+        if lines == segment.start_line:
+            return  # nothing read: an empty item would overwrite a real one at this start
+        try:
+            self._aggregates.put_segment(job.owner, job.job_id, segment.finish(lines, offset))
+        except DependencyError as error:
+            raise IngestDependencyError(str(error)) from error
 
     @property
     def _writers(self) -> ThreadPoolExecutor:

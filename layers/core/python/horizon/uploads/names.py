@@ -7,7 +7,7 @@ import unicodedata
 
 from horizon.errors import InvalidRequestError, UnsupportedMediaError
 
-EXTENSIONS = (".jsonl", ".ndjson")
+EXTENSIONS = (".jsonl", ".ndjson", ".csv")  # CSV: a header row, see horizon.ingest.csv_lines
 CONTENT_TYPES = frozenset(
     {
         "application/x-ndjson",
@@ -15,6 +15,8 @@ CONTENT_TYPES = frozenset(
         "application/json",
         "text/plain",
         "application/octet-stream",
+        "text/csv",
+        "application/csv",
     }
 )
 STORED_CONTENT_TYPE = "application/x-ndjson"
@@ -49,7 +51,7 @@ def safe_name(file_name: str) -> str:
 
 
 def check_type(file_name: str, content_type: str | None) -> None:
-    """Check that the file is a JSON Lines log.
+    """Check that the file is a JSON Lines log (or a CSV log with a header row).
 
     Args:
         file_name: the name the client gave.
@@ -60,7 +62,7 @@ def check_type(file_name: str, content_type: str | None) -> None:
         UnsupportedMediaError: wrong extension or media type.
     """
     if not file_name.lower().endswith(EXTENSIONS):
-        raise UnsupportedMediaError("only .jsonl (or .ndjson) log files are accepted")
+        raise UnsupportedMediaError("only .jsonl (or .ndjson) and .csv log files are accepted")
     media = (content_type or "").split(";", 1)[0].strip().lower()
     if media and media not in CONTENT_TYPES:
         raise UnsupportedMediaError(

@@ -1,0 +1,257 @@
+"""Analytics: query latency from ingest-time aggregates vs. reading every entry, side by side.
+
+What is measured (in one process, on in-process moto, so DynamoDB calls cost Python time
+rather than network time — the same for both paths):
+- a 200,000-line job (plus a 20-line deployments job) ingested through `IngestService`;
+- for each of the issue's three questions, the wall time of `QueryService.run` with the
+  planner on (aggregates) and with `use_aggregates=False` (entries): p50 over `rounds`
+  aggregate runs and over `entry_rounds` entry runs (an entries run reads all 200,000 items);
+- the ingest core per line: `validate_line` + `SegmentAggregator.add` vs. `json.loads` +
+  pydantic `LogEntry` (the plain approach), lines/s.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import random
+import statistics
+import time
+import uuid
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import boto3
+import orjson
+from moto import mock_aws
+from pydantic import ValidationError
+
+from horizon.analytics import QueryBody, QueryService, SegmentAggregator
+from horizon.aws import reset_clients
+from horizon.clock import now_iso
+from horizon.ingest import IngestService, LogEntry, validate_line
+from horizon.jobs import Job, JobStore
+from horizon.settings import get_settings, reset_settings
+
+OWNER = "bench"
+START = datetime(2026, 11, 22, tzinfo=UTC)
+EVENTS = ("login_failure", "login_success", "page_view", "checkout")
+
+
+def _rows(count: int, seed: int = 3) -> list[bytes]:
+    rng = random.Random(seed)
+    out = []
+    for n in range(count):
+        moment = START + timedelta(milliseconds=n * 40 + rng.randrange(40))
+        row: dict[str, Any] = {
+            "timestamp": moment.isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+            "level": "INFO",
+            "message": f"request {n}",
+            "api_id": f"api-{rng.randrange(20)}",
+            "endpoint": rng.choice(("/users/{id}", "/orders", "/login", "/search")),
+            "http_status": rng.choice((200, 200, 200, 201, 404, 500)),
+            "response_time_ms": rng.choice((rng.randrange(1, 500), round(rng.uniform(0, 900), 2))),
+            "event_type": rng.choice(EVENTS),
+        }
+        if rng.random() < 0.05:
+            row["error_code"] = rng.choice((500, 502, 404))
+        out.append(orjson.dumps(row))
+    return out
+
+
+def _deploys() -> bytes:
+    rows = [
+        {
+            "timestamp": (START + timedelta(minutes=7 * k)).isoformat().replace("+00:00", "Z"),
+            "event_type": "deployment",
+            "version_id": f"version-v{k}",
+        }
+        for k in range(20)
+    ]
+    return b"\n".join(orjson.dumps(row) for row in rows)
+
+
+class _Quiet:
+    def publish(self, job: Job) -> None:
+        pass
+
+
+def _ingest(s3: Any, data: bytes, name: str) -> str:
+    job_id = uuid.uuid4().hex
+    key = f"uploads/{OWNER}/{job_id}/{name}"
+    stamp = now_iso()
+    JobStore().create(
+        Job(
+            owner=OWNER,
+            job_id=job_id,
+            file_name=name,
+            size_bytes=len(data),
+            object_key=key,
+            created_at=stamp,
+            updated_at=stamp,
+        )
+    )
+    s3.put_object(Bucket=get_settings().uploads_bucket, Key=key, Body=data)
+    IngestService(publisher=_Quiet()).run(OWNER, job_id, lambda: 900_000)
+    return job_id
+
+
+def _timed(service: QueryService, body: QueryBody, rounds: int) -> tuple[float, Any]:
+    times = []
+    answer = None
+    for _ in range(rounds):
+        started = time.perf_counter()
+        answer = service.run(OWNER, body)
+        times.append((time.perf_counter() - started) * 1000)
+    return statistics.median(times), answer
+
+
+def _core_rates(sample: list[bytes], rounds: int = 3) -> dict[str, Any]:
+    def validate_only() -> None:
+        for raw in sample:
+            validate_line(raw)
+
+    def validate_and_aggregate() -> None:
+        # As the ingest does: a segment per checkpoint (every 5,000 lines by default).
+        aggregator = SegmentAggregator(0, 0)
+        for number, raw in enumerate(sample, 1):
+            entry, _ = validate_line(raw)
+            if entry is not None:
+                aggregator.add(number, entry)
+            if number % 5000 == 0:
+                aggregator.finish(number, 0)
+                aggregator = SegmentAggregator(number, 0)
+        aggregator.finish(len(sample), 0)
+
+    def plain() -> None:
+        for raw in sample:
+            with contextlib.suppress(ValueError, ValidationError):
+                LogEntry.model_validate(json.loads(raw))
+
+    rates = {}
+    for name, work in (
+        ("validate", validate_only),
+        ("fast", validate_and_aggregate),
+        ("plain", plain),
+    ):
+        best = float("inf")
+        for _ in range(rounds):
+            started = time.perf_counter()
+            work()
+            best = min(best, time.perf_counter() - started)
+        rates[name] = len(sample) / best
+    return {
+        "validate_only_lines_per_s": round(rates["validate"]),
+        "validate_and_aggregate_lines_per_s": round(rates["fast"]),
+        "plain_lines_per_s": round(rates["plain"]),
+        "ratio": round(rates["fast"] / rates["plain"], 2),
+        "goal_ratio": 3.0,
+    }
+
+
+def run(line_count: int = 200_000, rounds: int = 15, entry_rounds: int = 1) -> dict[str, Any]:
+    """Ingest, then time the three questions both ways; return the figures."""
+    rows = _rows(line_count)
+    result: dict[str, Any] = {"lines": line_count, "core": _core_rates(rows[:50_000])}
+    import os
+
+    from local.provision import provision
+
+    saved = dict(os.environ)
+    os.environ.update(
+        {
+            "AWS_ACCESS_KEY_ID": "testing",
+            "AWS_SECRET_ACCESS_KEY": "testing",
+            "AWS_DEFAULT_REGION": "us-east-1",
+        }
+    )
+    os.environ.pop("AWS_ENDPOINT_URL", None)
+    try:
+        with mock_aws():
+            clients = {
+                name: boto3.client(name, region_name="us-east-1")
+                for name in ("dynamodb", "sqs", "s3")
+            }
+            provisioned = provision(clients, prefix="bench", region="us-east-1")
+            os.environ.update(provisioned.env)
+            os.environ.setdefault("WEBSOCKET_CALLBACK_URL", "https://example.invalid/prod")
+            reset_settings()
+            reset_clients()
+            started = time.perf_counter()
+            app = _ingest(clients["s3"], b"\n".join(rows), "app.jsonl")
+            deploys = _ingest(clients["s3"], _deploys(), "deployments.jsonl")
+            result["ingest_seconds"] = round(time.perf_counter() - started, 1)
+            questions = {
+                "q1_avg_slow_requests": {
+                    "metric": "avg",
+                    "field": "response_time_ms",
+                    "filter": {
+                        "api_id": "api-7",
+                        "endpoint": "/users/{id}",
+                        "http_status": 200,
+                        "response_time_ms": {"gt": 100},
+                    },
+                },
+                "q2_top_login_failure_window": {
+                    "metric": "count",
+                    "filter": {"event_type": "login_failure"},
+                    "window": {"size": "10m", "mode": "sliding"},
+                    "top": 1,
+                },
+                "q3_errors_after_deploy": {
+                    "metric": "count",
+                    "filter": {"error_code": 500},
+                    "relative_to": {"job_ids": [deploys], "duration": "5m"},
+                },
+            }
+            planned, reference = QueryService(), QueryService(use_aggregates=False)
+            for name, query in questions.items():
+                body = QueryBody.model_validate({**query, "job_ids": [app]})
+                fast_ms, fast = _timed(planned, body, rounds)
+                slow_ms, slow = _timed(reference, body, entry_rounds) if entry_rounds else (0, None)
+                same = slow is None or (
+                    fast.model_dump(exclude={"source"}) == slow.model_dump(exclude={"source"})
+                )
+                result[name] = {
+                    "aggregates_p50_ms": round(fast_ms, 1),
+                    "entries_p50_ms": round(slow_ms, 1) if slow else None,
+                    "speedup": round(slow_ms / fast_ms, 1) if slow else None,
+                    "source": fast.source,
+                    "same_answer": same,
+                    "value": fast.value,
+                }
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+        reset_settings()
+        reset_clients()
+    result["rounds"] = {"aggregates": rounds, "entries": entry_rounds}
+    result["goals"] = {"p50_ms": 50, "speedup": 20}
+    return result
+
+
+def markdown(result: dict[str, Any]) -> list[str]:
+    """The analytics section of the benchmark summary."""
+    out = [
+        f"## (d) Analytics on a {result['lines']:,}-line job (in-process moto)",
+        "",
+        "| question | aggregates p50 ms | entries p50 ms | speedup | source | same answer |",
+        "|---|---|---|---|---|---|",
+    ]
+    for name, figures in result.items():
+        if isinstance(figures, dict) and "aggregates_p50_ms" in figures:
+            out.append(
+                f"| {name} | {figures['aggregates_p50_ms']} | {figures['entries_p50_ms']} | "
+                f"{figures['speedup']}× | {figures['source']} | {figures['same_answer']} |"
+            )
+    core = result["core"]
+    out += [
+        "",
+        f"Goals: p50 < {result['goals']['p50_ms']} ms, ≥ {result['goals']['speedup']}× faster. "
+        f"Ingest took {result.get('ingest_seconds')} s. Ingest core with aggregation: "
+        f"{core['validate_and_aggregate_lines_per_s']:,} lines/s vs plain "
+        f"{core['plain_lines_per_s']:,} lines/s = **{core['ratio']}×** (goal ≥ 3×; the "
+        f"validator alone: {core['validate_only_lines_per_s']:,} lines/s).",
+        "",
+    ]
+    return out
