@@ -19,7 +19,6 @@ from typing import Any
 
 from urllib3.exceptions import HTTPError
 
-from horizon import aws
 from horizon.analytics.aggregator import SegmentAggregator
 from horizon.analytics.store import AggregateStore
 from horizon.dynamo import AWS_ERRORS
@@ -47,6 +46,7 @@ from horizon.jobs import (
     JobStore,
     LeaseLostError,
 )
+from horizon.lazy import aws_client
 from horizon.settings import Settings, get_settings
 
 logger = logging.getLogger(__name__)
@@ -79,6 +79,9 @@ class IngestService:
         sleep, rng: injected for tests of the demo line delay.
     """
 
+    s3 = aws_client("s3")
+    sqs = aws_client("sqs")
+
     def __init__(
         self,
         publisher: ProgressPublisher,
@@ -103,18 +106,6 @@ class IngestService:
         self._sleep = sleep
         self._rng = rng or random.Random()  # noqa: S311 - demo pacing, not security
         self._executor: ThreadPoolExecutor | None = None
-
-    @property
-    def s3(self) -> Any:
-        if self._s3 is None:
-            self._s3 = aws.client("s3")
-        return self._s3
-
-    @property
-    def sqs(self) -> Any:
-        if self._sqs is None:
-            self._sqs = aws.client("sqs")
-        return self._sqs
 
     # -- messages ----------------------------------------------------------------------------
 

@@ -16,10 +16,10 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
-from horizon import aws
 from horizon.dynamo import AWS_ERRORS
 from horizon.errors import DependencyError, NotFoundError
 from horizon.jobs import JobStore
+from horizon.lazy import Collaborator, aws_client
 from horizon.realtime import messages
 from horizon.realtime.connections import ConnectionStore
 from horizon.realtime.notifier import Delivery, Notifier
@@ -53,6 +53,11 @@ class WebSocketService:
     explicit message is the more useful answer.
     """
 
+    connections = Collaborator(ConnectionStore)
+    jobs = Collaborator(JobStore)
+    notifier = Collaborator(Notifier)
+    sqs = aws_client("sqs")
+
     def __init__(
         self,
         connections: ConnectionStore | None = None,
@@ -74,30 +79,6 @@ class WebSocketService:
 
             self._tasks = TaskService(self._reply, self.connections, self.notifier)
         return self._tasks
-
-    @property
-    def connections(self) -> ConnectionStore:
-        if self._connections is None:
-            self._connections = ConnectionStore()
-        return self._connections
-
-    @property
-    def jobs(self) -> JobStore:
-        if self._jobs is None:
-            self._jobs = JobStore()
-        return self._jobs
-
-    @property
-    def notifier(self) -> Notifier:
-        if self._notifier is None:
-            self._notifier = Notifier()
-        return self._notifier
-
-    @property
-    def sqs(self) -> Any:
-        if self._sqs is None:
-            self._sqs = aws.client("sqs")
-        return self._sqs
 
     # -- routes ------------------------------------------------------------------------------
 
