@@ -6,11 +6,16 @@ int or float instead of Decimal.
 
 from __future__ import annotations
 
+import random
+import time
+from collections.abc import Callable, Iterable
 from decimal import Decimal
 from typing import Any
 
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import BotoCoreError, ClientError
+
+from horizon.errors import DependencyError
 
 _serializer = TypeSerializer()
 _deserializer = TypeDeserializer()
@@ -67,3 +72,60 @@ def is_conditional_failure(error: BaseException) -> bool:
 
 
 AWS_ERRORS = (ClientError, BotoCoreError)
+
+
+BATCH_WRITE_MAX = 25  # BatchWriteItem's limit
+MAX_ATTEMPTS = 8
+
+
+def backoff_s(attempt: int) -> float:
+    """Exponential backoff with full jitter (AWS's advice for retrying unprocessed items)."""
+    return random.uniform(0, min(2.0, 0.05 * 2**attempt))  # noqa: S311 - jitter, not security
+
+
+def batch_write(
+    client: Any,
+    table: str,
+    requests: Iterable[dict[str, Any]],
+    what: str,
+    sleep: Callable[[float], None] = time.sleep,
+) -> None:
+    """Send write requests with BatchWriteItem, 25 at a time, retrying `UnprocessedItems`.
+
+    Args:
+        client: a DynamoDB client.
+        table: the table name.
+        requests: `{"PutRequest": ...}` / `{"DeleteRequest": ...}` items.
+        what: what is written, for the error message ("store log entries").
+        sleep: how to wait between retries (tests pass a fake).
+
+    Raises:
+        DependencyError: DynamoDB failed, or items stayed unprocessed after every retry.
+    """
+    batch: list[dict[str, Any]] = []
+    for request in requests:
+        batch.append(request)
+        if len(batch) == BATCH_WRITE_MAX:
+            _write_batch(client, table, batch, what, sleep)
+            batch = []
+    if batch:
+        _write_batch(client, table, batch, what, sleep)
+
+
+def _write_batch(
+    client: Any,
+    table: str,
+    pending: list[dict[str, Any]],
+    what: str,
+    sleep: Callable[[float], None],
+) -> None:
+    for attempt in range(MAX_ATTEMPTS):
+        try:
+            response = client.batch_write_item(RequestItems={table: pending})
+        except AWS_ERRORS as error:
+            raise DependencyError(f"could not {what}") from error
+        pending = response.get("UnprocessedItems", {}).get(table, [])
+        if not pending:
+            return
+        sleep(backoff_s(attempt))
+    raise DependencyError(f"could not {what}: {len(pending)} items stayed unprocessed")

@@ -24,7 +24,6 @@ the local moto plane even scans the whole table per Query).
 
 from __future__ import annotations
 
-import random
 import time
 import zlib
 from typing import Any
@@ -33,12 +32,11 @@ import orjson
 
 from horizon import aws
 from horizon.analytics.aggregator import PARTS, UNCOMPRESSED_PARTS, Segment
-from horizon.dynamo import AWS_ERRORS
+from horizon.dynamo import AWS_ERRORS, MAX_ATTEMPTS, backoff_s, batch_write
 from horizon.errors import DependencyError
 from horizon.settings import get_settings
 
 MAX_BLOB_BYTES = 350_000  # DynamoDB items are at most 400 KB; leave room for the keys
-MAX_WRITE_ATTEMPTS = 8
 MANIFEST = "M"
 BATCH_GET_MAX = 100
 
@@ -113,20 +111,7 @@ class AggregateStore:
             else:
                 item["blob"] = {"B": blob}
             requests.append({"PutRequest": {"Item": item}})
-        self._write(requests)
-
-    def _write(self, requests: list[dict[str, Any]]) -> None:
-        pending = requests
-        for attempt in range(MAX_WRITE_ATTEMPTS):
-            try:
-                response = self.client.batch_write_item(RequestItems={self._table: pending})
-            except AWS_ERRORS as error:
-                raise DependencyError("could not store log aggregates") from error
-            pending = response.get("UnprocessedItems", {}).get(self._table, [])
-            if not pending:
-                return
-            self._sleep(random.uniform(0, min(2.0, 0.05 * 2**attempt)))  # noqa: S311 - jitter
-        raise DependencyError("log aggregates stayed unprocessed after retries")
+        batch_write(self.client, self._table, requests, "store log aggregates", self._sleep)
 
     def load(
         self, owner: str, job_id: str, part: str, last_line: int, valid: int
@@ -195,7 +180,7 @@ class AggregateStore:
                     "ExpressionAttributeNames": {"#valid": "valid", "#blob": "blob"},
                 }
             }
-            for attempt in range(MAX_WRITE_ATTEMPTS):
+            for attempt in range(MAX_ATTEMPTS):
                 try:
                     response = self.client.batch_get_item(RequestItems=request)
                 except AWS_ERRORS as error:
@@ -205,7 +190,7 @@ class AggregateStore:
                 request = response.get("UnprocessedKeys") or {}
                 if not request:
                     break
-                self._sleep(random.uniform(0, min(2.0, 0.05 * 2**attempt)))  # noqa: S311
+                self._sleep(backoff_s(attempt))
         return found
 
     def _query(self, pk: str) -> list[dict[str, Any]]:

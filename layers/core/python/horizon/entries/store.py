@@ -10,7 +10,6 @@ per-key throughput limit, while reads in line order stay one Query per block.
 from __future__ import annotations
 
 import base64
-import random
 import time
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
@@ -18,14 +17,12 @@ from typing import Any, Literal
 
 import orjson
 
-from horizon.dynamo import AWS_ERRORS, deserialize, serialize
+from horizon.dynamo import AWS_ERRORS, batch_write, deserialize, serialize
 from horizon.errors import DependencyError, InvalidRequestError
 from horizon.lazy import aws_client
 from horizon.settings import get_settings
 
 BLOCK_LINES = 1000
-BATCH_WRITE_MAX = 25  # BatchWriteItem's limit
-MAX_WRITE_ATTEMPTS = 8
 
 Kind = Literal["E", "X"]
 
@@ -94,28 +91,8 @@ class EntryStore:
         )
 
     def _put_all(self, items: Iterable[dict[str, Any]]) -> None:
-        batch: list[dict[str, Any]] = []
-        for item in items:
-            batch.append({"PutRequest": {"Item": serialize(item)}})
-            if len(batch) == BATCH_WRITE_MAX:
-                self._write_batch(batch)
-                batch = []
-        if batch:
-            self._write_batch(batch)
-
-    def _write_batch(self, requests: list[dict[str, Any]]) -> None:
-        """BatchWriteItem, retrying UnprocessedItems with exponential backoff and full jitter."""
-        pending = requests
-        for attempt in range(MAX_WRITE_ATTEMPTS):
-            try:
-                response = self.client.batch_write_item(RequestItems={self._table: pending})
-            except AWS_ERRORS as error:
-                raise DependencyError("could not store log entries") from error
-            pending = response.get("UnprocessedItems", {}).get(self._table, [])
-            if not pending:
-                return
-            self._sleep(random.uniform(0, min(2.0, 0.05 * 2**attempt)))  # noqa: S311 - jitter
-        raise DependencyError(f"{len(pending)} entries stayed unprocessed after retries")
+        requests = ({"PutRequest": {"Item": serialize(item)}} for item in items)
+        batch_write(self.client, self._table, requests, "store log entries", self._sleep)
 
     # -- reading -----------------------------------------------------------------------------
 
