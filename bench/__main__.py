@@ -97,8 +97,6 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--lines", type=int, default=200_000)
     parser.add_argument("--e2e-lines", type=int, default=100_000)
     parser.add_argument("--analytics-lines", type=int, default=200_000)
-    # Reading every entry of a 200,000-line job on moto takes minutes (moto scans the whole
-    # table on each Query); 0 skips that side.
     # Reading all 200,000 entries through in-process moto takes minutes per question (its Query
     # scans the table); `--analytics-lines 20000 --analytics-entry-rounds 3` compares both.
     parser.add_argument("--analytics-entry-rounds", type=int, default=0)
