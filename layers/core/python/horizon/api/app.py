@@ -6,7 +6,7 @@ from fastapi import FastAPI
 
 from horizon.api import errors
 from horizon.api.metrics import MetricsMiddleware, Registry
-from horizon.api.routers import files, jobs, ops, query
+from horizon.api.routers import files, graphql, jobs, ops, query
 from horizon.api.stage import StageRootPathMiddleware
 
 
@@ -23,6 +23,7 @@ def create_app() -> FastAPI:
     app.include_router(jobs.router)
     app.include_router(ops.router)
     app.include_router(query.router)
+    app.include_router(graphql.router)
     # add_middleware wraps: the last added runs first. Metrics see every response, including
     # the 500s the internal-error middleware writes.
     errors.install(app)
