@@ -99,3 +99,13 @@ def ask(aws: Aws) -> Callable[..., QueryAnswer]:
         return planned
 
     return run
+
+
+def drop_compacted(aws: Aws, job_id: str, owner: str = OWNER) -> None:
+    """Delete a job's compacted aggregate items, leaving queries to the segment chain."""
+    for part in ("R", "E", "C", "A"):
+        for chunk in range(16):
+            aws.dynamodb.delete_item(
+                TableName=get_settings().entries_table,
+                Key={"pk": {"S": f"{owner}#{job_id}#AJ{part}"}, "line": {"N": str(chunk)}},
+            )

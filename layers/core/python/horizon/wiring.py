@@ -168,7 +168,7 @@ INGEST_FUNCTION = FunctionSpec(
     access={
         "uploads": "read",
         "jobs": "read_write",
-        "entries": "write",
+        "entries": "read_write",
         "connections": "read_write",
         "ingest": "send",
         "websocket": "manage_connections",

@@ -151,6 +151,11 @@ def _deltas(instants: list[int]) -> list[int]:
     return [instants[0], *(b - a for a, b in pairwise(instants))]
 
 
+def delta(instants: list[int]) -> list[int]:
+    """Sort `instants` (in place) and return them as the first and then the gaps."""
+    return _deltas(instants)
+
+
 def undelta(deltas: list[int]) -> list[int]:
     """Inverse of `_deltas`."""
     return list(accumulate(deltas))

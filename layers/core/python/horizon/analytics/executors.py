@@ -18,7 +18,7 @@ from horizon.analytics.compute import Anchor
 from horizon.analytics.filters import MISSING, Filter, field_getter
 from horizon.analytics.store import AggregateStore
 from horizon.entries import EntryStore, StoredEntry
-from horizon.jobs import Job
+from horizon.jobs import Job, JobStatus
 
 PAGE = 1000
 ROLLUP_FIELDS = frozenset(("api_id", "endpoint", "http_status", "response_time_ms"))
@@ -93,7 +93,12 @@ class AggregatesExecutor:
         loaded: list[tuple[Job, Any]] = []
         for job in jobs:
             payloads = self._store.load(
-                job.owner, job.job_id, part, job.counts.lines, job.counts.valid
+                job.owner,
+                job.job_id,
+                part,
+                job.counts.lines,
+                job.counts.valid,
+                compacted=job.status is JobStatus.COMPLETED,  # only completed jobs have one
             )
             if payloads is None:
                 return None

@@ -13,13 +13,20 @@ do not add up to the job's — means "not available", and the planner reads the 
 
 Finding the chain: each ingest run keeps a manifest item (`{owner}#{job_id}#AM`, sort key =
 the run's first segment start) listing the starts of the segments it wrote and where the last
-one ends; the ingest only ever writes (its Lambda may write the entries table, not read it).
+one ends; the ingest keeps the run's list in memory rather than reading manifests back.
 A reader follows manifests from line 0 (the end of one run is the start of the next, e.g. a
 continuation), fetches exactly the listed items (BatchGetItem) and verifies the chain as
 above. Manifests are only hints — a crashed or stale run may leave a wrong one — so when the
 hinted chain does not verify, the reader Queries every manifest, then the part's partition.
 Exactness never depends on manifests; only speed does (a Query per part reads every segment;
 the local moto plane even scans the whole table per Query).
+
+Compacted items: when a job completes, the ingest reads each part's committed chain (verified
+against the job's final counts) and overwrites one merged item per part, in its own partition
+`{owner}#{job_id}#AJ{part}` (so it can never be taken for a segment), recording the `lines`
+and `valid` counts it was verified against. A part too large for one item is split into up to
+MAX_CHUNKS chunks (sort keys 0, 1, ...; each a payload of its own, each recording `chunks`). A reader uses it only when those equal the
+job's committed counts; otherwise (absent, stale, too large) it follows the chain as above.
 """
 
 from __future__ import annotations
@@ -32,12 +39,15 @@ import orjson
 
 from horizon import aws
 from horizon.analytics.aggregator import PARTS, UNCOMPRESSED_PARTS, Segment
+from horizon.analytics.compaction import merge_payloads, split_payload
 from horizon.dynamo import AWS_ERRORS, MAX_ATTEMPTS, backoff_s, batch_write
 from horizon.errors import DependencyError
 from horizon.settings import get_settings
 
 MAX_BLOB_BYTES = 350_000  # DynamoDB items are at most 400 KB; leave room for the keys
 MANIFEST = "M"
+COMPACTED = "J"
+MAX_CHUNKS = 16  # a compacted part is read in one BatchGetItem of this many keys
 BATCH_GET_MAX = 100
 
 
@@ -113,8 +123,51 @@ class AggregateStore:
             requests.append({"PutRequest": {"Item": item}})
         batch_write(self.client, self._table, requests, "store log aggregates", self._sleep)
 
+    def put_compacted(self, owner: str, job_id: str, last_line: int, valid: int) -> list[str]:
+        """Merge each part's committed chain into one item per part (overwriting, never adding).
+
+        Args:
+            owner, job_id: a job whose counts are final.
+            last_line, valid: its committed final counts; recorded on every compacted item.
+
+        Returns:
+            The parts compacted (a part whose chain does not verify is left to the chain).
+
+        Raises:
+            DependencyError: DynamoDB failed.
+        """
+        requests: list[dict[str, Any]] = []
+        parts: list[str] = []
+        for part in PARTS:
+            payloads = self.load(owner, job_id, part, last_line, valid, compacted=False)
+            if payloads is None:
+                continue
+            blobs = _chunked_blobs(part, merge_payloads(part, payloads))
+            if blobs is None:
+                continue  # too large even in chunks: readers follow the chain
+            parts.append(part)
+            for index, blob in enumerate(blobs):
+                item = {
+                    "pk": {"S": _pk(owner, job_id, COMPACTED + part)},
+                    "line": {"N": str(index)},
+                    "lines": {"N": str(last_line)},
+                    "valid": {"N": str(valid)},
+                    "chunks": {"N": str(len(blobs))},
+                    "blob": {"B": blob},
+                }
+                requests.append({"PutRequest": {"Item": item}})
+        if requests:
+            batch_write(self.client, self._table, requests, "compact log aggregates", self._sleep)
+        return parts
+
     def load(
-        self, owner: str, job_id: str, part: str, last_line: int, valid: int
+        self,
+        owner: str,
+        job_id: str,
+        part: str,
+        last_line: int,
+        valid: int,
+        compacted: bool = True,
     ) -> list[Any] | None:
         """Return the payloads of a part along the job's committed chain, or None.
 
@@ -122,6 +175,7 @@ class AggregateStore:
             owner, job_id: the job.
             part: R, E, C or A.
             last_line, valid: the job's committed counts (lines read, valid entries).
+            compacted: try the job's compacted item first (worth it once the job completed).
 
         Returns:
             The payloads in line order, or None when the chain does not reach exactly
@@ -132,6 +186,10 @@ class AggregateStore:
         """
         if last_line == 0:
             return []
+        if compacted:
+            blobs = self._compacted_blobs(owner, job_id, part, last_line, valid)
+            if blobs is not None:
+                return [_decode(part, blob) for blob in blobs]
         hints = self._hints(owner, job_id, last_line)
         found = _chain(self._get_items(owner, job_id, part, hints), last_line, valid)
         if found is None:
@@ -142,9 +200,41 @@ class AggregateStore:
             found = _chain({int(i["line"]["N"]): i for i in queried}, last_line, valid)
         if found is None:
             return None
-        if part in UNCOMPRESSED_PARTS:
-            return [orjson.loads(blob) for blob in found]
-        return [orjson.loads(zlib.decompress(blob)) for blob in found]
+        return [_decode(part, blob) for blob in found]
+
+    def _compacted_blobs(
+        self, owner: str, job_id: str, part: str, last_line: int, valid: int
+    ) -> list[bytes] | None:
+        """The compacted chunks' blobs if all were verified against exactly these counts."""
+        pk = _pk(owner, job_id, COMPACTED + part)
+        keys = [{"pk": {"S": pk}, "line": {"N": str(i)}} for i in range(MAX_CHUNKS)]
+        request: dict[str, Any] = {self._table: {"Keys": keys, "ConsistentRead": True}}
+        found: dict[int, dict[str, Any]] = {}
+        for attempt in range(MAX_ATTEMPTS):
+            try:
+                response = self.client.batch_get_item(RequestItems=request)
+            except AWS_ERRORS as error:
+                raise DependencyError("could not read log aggregates") from error
+            for item in response.get("Responses", {}).get(self._table, []):
+                found[int(item["line"]["N"])] = item
+            request = response.get("UnprocessedKeys") or {}
+            if not request:
+                break
+            self._sleep(backoff_s(attempt))
+        if request or 0 not in found:
+            return None
+        chunks = found[0].get("chunks", {}).get("N")
+        blobs = []
+        for index in range(int(chunks or 0)):
+            item = found.get(index)
+            if item is None or "blob" not in item or item.get("chunks", {}).get("N") != chunks:
+                return None
+            if item.get("lines", {}).get("N") != str(last_line):
+                return None  # stale: not verified against the job's committed counts
+            if item.get("valid", {}).get("N") != str(valid):
+                return None
+            blobs.append(item["blob"]["B"])
+        return blobs or None
 
     def _hints(self, owner: str, job_id: str, last_line: int) -> list[int]:
         """Segment starts from the manifests of consecutive runs, from line 0 on."""
@@ -229,6 +319,29 @@ def _chain(items: dict[int, dict[str, Any]], last_line: int, valid: int) -> list
     if position != last_line or total != valid:
         return None
     return blobs
+
+
+def _chunked_blobs(part: str, payload: Any) -> list[bytes] | None:
+    """The payload as blobs of at most MAX_BLOB_BYTES, each itself a payload; None if too big."""
+    count = 1
+    while count <= MAX_CHUNKS:
+        blobs = [_encode(part, chunk) for chunk in split_payload(payload, count)]
+        largest = max(len(blob) for blob in blobs)
+        if largest <= MAX_BLOB_BYTES:
+            return blobs
+        count = max(count + 1, -(-count * largest // MAX_BLOB_BYTES) + 1)
+    return None
+
+
+def _encode(part: str, payload: Any) -> bytes:
+    blob = orjson.dumps(payload)
+    return blob if part in UNCOMPRESSED_PARTS else zlib.compress(blob, 1)
+
+
+def _decode(part: str, blob: bytes) -> Any:
+    if part in UNCOMPRESSED_PARTS:
+        return orjson.loads(blob)
+    return orjson.loads(zlib.decompress(blob))
 
 
 def _bounds(item: dict[str, Any] | None) -> list[int]:

@@ -388,6 +388,8 @@ class IngestService:
         except DependencyError as failure:
             raise IngestDependencyError(str(failure)) from failure
         self._publish(finished)
+        if status is JobStatus.COMPLETED:
+            self._compact(finished)
         logger.info(
             "job %s %s",
             job.job_id,
@@ -395,6 +397,20 @@ class IngestService:
             extra={"counts": counts.model_dump(), "error": error},
         )
         return IngestOutcome.COMPLETED if status is JobStatus.COMPLETED else IngestOutcome.FAILED
+
+    def _compact(self, job: Job) -> None:
+        """Merge the finished job's aggregates into one item per part, for fast queries.
+
+        Best effort: the job is already finished and its segment chain answers every query
+        exactly, so a failure here is logged, never raised (a redelivery finds the job
+        finished and does not retry it).
+        """
+        try:
+            self._aggregates.put_compacted(
+                job.owner, job.job_id, job.counts.lines, job.counts.valid
+            )
+        except Exception:
+            logger.warning("could not compact job %s's aggregates", job.job_id, exc_info=True)
 
     def _release(self, job: Job, worker: str) -> None:
         try:
