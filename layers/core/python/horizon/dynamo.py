@@ -15,7 +15,8 @@ from typing import Any
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import BotoCoreError, ClientError
 
-from horizon.errors import DependencyError
+from horizon.errors import ConflictError, DependencyError
+from horizon.lazy import aws_client
 
 _serializer = TypeSerializer()
 _deserializer = TypeDeserializer()
@@ -129,3 +130,54 @@ def _write_batch(
             return
         sleep(backoff_s(attempt))
     raise DependencyError(f"could not {what}: {len(pending)} items stayed unprocessed")
+
+
+def batch_get(
+    client: Any,
+    table: str,
+    request: dict[str, Any],
+    what: str,
+    sleep: Callable[[float], None] = time.sleep,
+) -> list[dict[str, Any]] | None:
+    """BatchGetItem of one table's request (`{"Keys": [...], ...}`, at most 100 keys),
+    retrying `UnprocessedKeys` with backoff.
+
+    Returns:
+        The items found (raw DynamoDB shapes), or None when keys stayed unprocessed.
+
+    Raises:
+        DependencyError: DynamoDB failed.
+    """
+    found: list[dict[str, Any]] = []
+    pending: dict[str, Any] = {table: request}
+    for attempt in range(MAX_ATTEMPTS):
+        try:
+            response = client.batch_get_item(RequestItems=pending)
+        except AWS_ERRORS as error:
+            raise DependencyError(f"could not {what}") from error
+        found += response.get("Responses", {}).get(table, [])
+        pending = response.get("UnprocessedKeys") or {}
+        if not pending:
+            return found
+        sleep(backoff_s(attempt))
+    return None
+
+
+class Table:
+    """The base of a table adapter: its name, a lazily made client, and one call wrapper that
+    turns botocore errors into domain errors (a failed condition → ConflictError, anything
+    else → DependencyError)."""
+
+    client = aws_client("dynamodb")
+
+    def __init__(self, table: str, client: Any = None) -> None:
+        self._table = table
+        self._client = client
+
+    def _call(self, operation: str, what: str, **request: Any) -> dict[str, Any]:
+        try:
+            return getattr(self.client, operation)(TableName=self._table, **request)
+        except AWS_ERRORS as error:
+            if is_conditional_failure(error):
+                raise ConflictError(f"could not {what}: the item changed") from error
+            raise DependencyError(f"could not {what}") from error

@@ -13,12 +13,12 @@ from typing import Any
 
 import orjson
 
-from horizon import aws, wiring
+from horizon import wiring
 from horizon.agent.models import Chunk, TaskRecord, TaskStatus
 from horizon.agent.settings import get_agent_settings
 from horizon.clock import epoch_s, now_iso
-from horizon.dynamo import AWS_ERRORS, deserialize, is_conditional_failure, serialize
-from horizon.errors import ConflictError, DependencyError, NotFoundError
+from horizon.dynamo import Table, deserialize, serialize
+from horizon.errors import ConflictError, NotFoundError
 
 RECORD_SEQ = 0
 TTL = wiring.TASKS.ttl_attribute or "expires_at"
@@ -28,7 +28,7 @@ def task_pk(owner: str, task_id: str) -> str:
     return f"TASK#{owner}#{task_id}"
 
 
-class TaskStore:
+class TaskStore(Table):
     """Records tasks and their messages.
 
     Args:
@@ -41,23 +41,8 @@ class TaskStore:
         self, table: str | None = None, client: Any = None, retention_s: int | None = None
     ) -> None:
         settings = get_agent_settings()
-        self._table = table or settings.tasks_table
-        self._client = client
+        super().__init__(table or settings.tasks_table, client)
         self._retention_s = retention_s or settings.retention_s
-
-    @property
-    def client(self) -> Any:
-        if self._client is None:
-            self._client = aws.client("dynamodb")
-        return self._client
-
-    def _call(self, operation: str, what: str, **request: Any) -> dict[str, Any]:
-        try:
-            return getattr(self.client, operation)(TableName=self._table, **request)
-        except AWS_ERRORS as error:
-            if is_conditional_failure(error):
-                raise ConflictError(f"could not {what}: the item changed") from error
-            raise DependencyError(f"could not {what}") from error
 
     def _key(self, owner: str, task_id: str, seq: int = RECORD_SEQ) -> dict[str, Any]:
         return serialize({"pk": task_pk(owner, task_id), "seq": seq})

@@ -40,7 +40,7 @@ import orjson
 from horizon import aws
 from horizon.analytics.aggregator import PARTS, UNCOMPRESSED_PARTS, Segment
 from horizon.analytics.compaction import merge_payloads, split_payload
-from horizon.dynamo import AWS_ERRORS, MAX_ATTEMPTS, backoff_s, batch_write
+from horizon.dynamo import AWS_ERRORS, batch_get, batch_write
 from horizon.errors import DependencyError
 from horizon.settings import get_settings
 
@@ -208,20 +208,17 @@ class AggregateStore:
         """The compacted chunks' blobs if all were verified against exactly these counts."""
         pk = _pk(owner, job_id, COMPACTED + part)
         keys = [{"pk": {"S": pk}, "line": {"N": str(i)}} for i in range(MAX_CHUNKS)]
-        request: dict[str, Any] = {self._table: {"Keys": keys, "ConsistentRead": True}}
-        found: dict[int, dict[str, Any]] = {}
-        for attempt in range(MAX_ATTEMPTS):
-            try:
-                response = self.client.batch_get_item(RequestItems=request)
-            except AWS_ERRORS as error:
-                raise DependencyError("could not read log aggregates") from error
-            for item in response.get("Responses", {}).get(self._table, []):
-                found[int(item["line"]["N"])] = item
-            request = response.get("UnprocessedKeys") or {}
-            if not request:
-                break
-            self._sleep(backoff_s(attempt))
-        if request or 0 not in found:
+        items = batch_get(
+            self.client,
+            self._table,
+            {"Keys": keys, "ConsistentRead": True},
+            "read log aggregates",
+            self._sleep,
+        )
+        if items is None:
+            return None
+        found = {int(item["line"]["N"]): item for item in items}
+        if 0 not in found:
             return None
         chunks = found[0].get("chunks", {}).get("N")
         blobs = []
@@ -262,25 +259,15 @@ class AggregateStore:
         unique = sorted(set(starts))
         for index in range(0, len(unique), BATCH_GET_MAX):
             keys = [{"pk": {"S": pk}, "line": {"N": str(s)}} for s in unique[index : index + 100]]
-            request: dict[str, Any] = {
-                self._table: {
-                    "Keys": keys,
-                    "ConsistentRead": True,
-                    "ProjectionExpression": "line, end_line, #valid, #blob",
-                    "ExpressionAttributeNames": {"#valid": "valid", "#blob": "blob"},
-                }
+            request = {
+                "Keys": keys,
+                "ConsistentRead": True,
+                "ProjectionExpression": "line, end_line, #valid, #blob",
+                "ExpressionAttributeNames": {"#valid": "valid", "#blob": "blob"},
             }
-            for attempt in range(MAX_ATTEMPTS):
-                try:
-                    response = self.client.batch_get_item(RequestItems=request)
-                except AWS_ERRORS as error:
-                    raise DependencyError("could not read log aggregates") from error
-                for item in response.get("Responses", {}).get(self._table, []):
-                    found[int(item["line"]["N"])] = item
-                request = response.get("UnprocessedKeys") or {}
-                if not request:
-                    break
-                self._sleep(backoff_s(attempt))
+            items = batch_get(self.client, self._table, request, "read log aggregates", self._sleep)
+            # Keys left unprocessed are simply missing: the chain then fails its check.
+            found.update({int(item["line"]["N"]): item for item in items or []})
         return found
 
     def _query(self, pk: str) -> list[dict[str, Any]]:

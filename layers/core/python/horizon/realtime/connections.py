@@ -12,10 +12,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from horizon import aws, wiring
+from horizon import wiring
 from horizon.clock import epoch_s, now_iso
 from horizon.dynamo import (
     AWS_ERRORS,
+    Table,
     deserialize,
     is_conditional_failure,
     serialize,
@@ -54,7 +55,7 @@ class Connection:
         return (now if now is not None else epoch_s()) - self.connected_epoch < CONNECT_GRACE_S
 
 
-class ConnectionStore:
+class ConnectionStore(Table):
     """Records connections and subscriptions.
 
     Args:
@@ -67,21 +68,8 @@ class ConnectionStore:
         self, table: str | None = None, client: Any = None, ttl_s: int | None = None
     ) -> None:
         settings = get_settings()
-        self._table = table or settings.connections_table
-        self._client = client
+        super().__init__(table or settings.connections_table, client)
         self._ttl_s = ttl_s or settings.connection_ttl_s
-
-    @property
-    def client(self) -> Any:
-        if self._client is None:
-            self._client = aws.client("dynamodb")
-        return self._client
-
-    def _call(self, operation: str, what: str, **request: Any) -> dict[str, Any]:
-        try:
-            return getattr(self.client, operation)(TableName=self._table, **request)
-        except AWS_ERRORS as error:
-            raise DependencyError(f"could not {what}") from error
 
     def put_connection(self, connection_id: str, owner: str) -> Connection:
         """Record a new connection of `owner`."""
