@@ -19,8 +19,8 @@ import orjson
 from horizon.dynamo import AWS_ERRORS
 from horizon.errors import DependencyError, NotFoundError
 from horizon.jobs import JobStore
-from horizon.lazy import Collaborator, aws_client
 from horizon.realtime import messages
+from horizon.realtime.base import RealtimeService
 from horizon.realtime.connections import ConnectionStore
 from horizon.realtime.notifier import Delivery, Notifier
 from horizon.settings import get_settings
@@ -41,7 +41,7 @@ class ConnectRequest:
     query: dict[str, str]
 
 
-class WebSocketService:
+class WebSocketService(RealtimeService):
     """Handles the WebSocket routes.
 
     Args:
@@ -53,11 +53,6 @@ class WebSocketService:
     explicit message is the more useful answer.
     """
 
-    connections = Collaborator(ConnectionStore)
-    jobs = Collaborator(JobStore)
-    notifier = Collaborator(Notifier)
-    sqs = aws_client("sqs")
-
     def __init__(
         self,
         connections: ConnectionStore | None = None,
@@ -65,10 +60,7 @@ class WebSocketService:
         notifier: Notifier | None = None,
         sqs: Any = None,
     ) -> None:
-        self._connections = connections
-        self._jobs = jobs
-        self._notifier = notifier
-        self._sqs = sqs
+        super().__init__(connections, jobs, notifier, sqs)
         self._tasks: TaskService | None = None
 
     @property

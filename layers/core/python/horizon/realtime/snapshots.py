@@ -7,17 +7,14 @@ queues a `snapshot` request; this service answers it from the notify queue.
 from __future__ import annotations
 
 import logging
-from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
 from horizon.dynamo import AWS_ERRORS
 from horizon.errors import DependencyError, HorizonError, NotFoundError
-from horizon.jobs import JobStore
-from horizon.lazy import Collaborator, aws_client
 from horizon.realtime import messages
-from horizon.realtime.connections import ConnectionStore
-from horizon.realtime.notifier import Delivery, Notifier
+from horizon.realtime.base import RealtimeService
+from horizon.realtime.notifier import Delivery
 from horizon.settings import get_settings
 
 logger = logging.getLogger(__name__)
@@ -37,29 +34,12 @@ class SnapshotRequest(BaseModel):
     job_id: str
 
 
-class SnapshotService:
+class SnapshotService(RealtimeService):
     """Answers snapshot requests from the notify queue.
 
     Args:
         connections, jobs, notifier, sqs: collaborators; each made lazily when omitted.
     """
-
-    connections = Collaborator(ConnectionStore)
-    jobs = Collaborator(JobStore)
-    notifier = Collaborator(Notifier)
-    sqs = aws_client("sqs")
-
-    def __init__(
-        self,
-        connections: ConnectionStore | None = None,
-        jobs: JobStore | None = None,
-        notifier: Notifier | None = None,
-        sqs: Any = None,
-    ) -> None:
-        self._connections = connections
-        self._jobs = jobs
-        self._notifier = notifier
-        self._sqs = sqs
 
     def handle(self, body: str, receipt_handle: str) -> Delivery | None:
         """Send the snapshot a message asks for.
