@@ -12,10 +12,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from horizon import aws
 from horizon.agent.exceptions import PlanError
 from horizon.dynamo import AWS_ERRORS, error_code
 from horizon.errors import DependencyError
+from horizon.lazy import aws_client
 
 SYSTEM_PROMPT = (
     "You are an engineering agent working in a scratch directory on Linux. Carry out the "
@@ -60,6 +60,8 @@ class BedrockAgent:
         max_tokens: the answer budget of each call.
     """
 
+    client = aws_client("bedrock-runtime")
+
     def __init__(
         self, model_id: str, client: Any = None, max_turns: int = 10, max_tokens: int = 1024
     ) -> None:
@@ -67,12 +69,6 @@ class BedrockAgent:
         self._client = client
         self.max_turns = max_turns
         self.max_tokens = max_tokens
-
-    @property
-    def client(self) -> Any:
-        if self._client is None:
-            self._client = aws.client("bedrock-runtime")
-        return self._client
 
     def _converse(self, messages: list[dict[str, Any]]) -> dict[str, Any]:
         try:

@@ -18,11 +18,11 @@ from pathlib import Path
 from typing import Any, Protocol
 
 import horizon
-from horizon import aws
 from horizon.agent.exceptions import LaunchError
 from horizon.agent.settings import AgentSettings, get_agent_settings
 from horizon.dynamo import AWS_ERRORS, error_code
 from horizon.errors import HorizonError
+from horizon.lazy import aws_client
 
 logger = logging.getLogger(__name__)
 
@@ -49,6 +49,8 @@ class EcsTaskLauncher:
         client: an ECS client; the shared one when omitted.
     """
 
+    client = aws_client("ecs")
+
     def __init__(
         self,
         cluster: str,
@@ -64,12 +66,6 @@ class EcsTaskLauncher:
         self.subnets = subnets
         self.security_groups = security_groups
         self._client = client
-
-    @property
-    def client(self) -> Any:
-        if self._client is None:
-            self._client = aws.client("ecs")
-        return self._client
 
     def launch(self, owner: str, task_id: str) -> str:
         try:

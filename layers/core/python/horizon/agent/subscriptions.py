@@ -13,7 +13,6 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
-from horizon import aws
 from horizon.dynamo import (
     AWS_ERRORS,
     deserialize,
@@ -22,6 +21,7 @@ from horizon.dynamo import (
     serialize_value,
 )
 from horizon.errors import DependencyError
+from horizon.lazy import aws_client
 from horizon.realtime.connections import META, TTL, Connection, connection_pk
 from horizon.settings import get_settings
 
@@ -47,15 +47,11 @@ class TaskSubscriptions:
         client: a DynamoDB client; defaults to the shared one.
     """
 
+    client = aws_client("dynamodb")
+
     def __init__(self, table: str | None = None, client: Any = None) -> None:
         self._table = table or get_settings().connections_table
         self._client = client
-
-    @property
-    def client(self) -> Any:
-        if self._client is None:
-            self._client = aws.client("dynamodb")
-        return self._client
 
     def subscribe(self, connection: Connection, task_id: str, after_seq: int) -> Subscription:
         """Record (or restart) the connection's subscription from `after_seq`."""

@@ -37,11 +37,11 @@ from typing import Any
 
 import orjson
 
-from horizon import aws
 from horizon.analytics.aggregator import PARTS, UNCOMPRESSED_PARTS, Segment
 from horizon.analytics.compaction import merge_payloads, split_payload
 from horizon.dynamo import AWS_ERRORS, batch_get, batch_write
 from horizon.errors import DependencyError
+from horizon.lazy import aws_client
 from horizon.settings import get_settings
 
 MAX_BLOB_BYTES = 350_000  # DynamoDB items are at most 400 KB; leave room for the keys
@@ -64,6 +64,8 @@ class AggregateStore:
         sleep: how to wait between retries of unprocessed items.
     """
 
+    client = aws_client("dynamodb")
+
     def __init__(
         self, table: str | None = None, client: Any = None, sleep: Any = time.sleep
     ) -> None:
@@ -72,12 +74,6 @@ class AggregateStore:
         self._sleep = sleep
         # (owner, job_id) → the current run's segment starts and last end, in this process.
         self._runs: dict[tuple[str, str], list[int]] = {}
-
-    @property
-    def client(self) -> Any:
-        if self._client is None:
-            self._client = aws.client("dynamodb")
-        return self._client
 
     def put_segment(self, owner: str, job_id: str, segment: Segment) -> None:
         """Store (overwrite) a segment's items, one per part, in one BatchWriteItem.
