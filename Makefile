@@ -15,7 +15,7 @@ export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION := 1
 export JSII_SILENCE_WARNING_UNTESTED_NODE_VERSION := 1
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 
-.PHONY: install up test lint unit integration infra synth bench deploy deploy-localstack deps-layer clean
+.PHONY: install system-packages up test lint unit integration infra synth bench deploy deploy-localstack deps-layer clean
 
 $(STAMP): requirements.txt requirements-dev.txt constraints.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -23,7 +23,15 @@ $(STAMP): requirements.txt requirements-dev.txt constraints.txt
 	$(PY) -m pip install --quiet -r requirements-dev.txt -c constraints.txt
 	touch $(STAMP)
 
-install: $(STAMP)
+install: $(STAMP) system-packages
+
+# bubblewrap gives each sandboxed run its own namespaces locally (sandbox_task/README.md).
+# Installed from Debian's packages when missing; without it the sandbox runs without them.
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+system-packages:
+	@command -v bwrap >/dev/null 2>&1 || $(SUDO) apt-get install -y -qq bubblewrap >/dev/null 2>&1 \
+		|| { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq bubblewrap; } \
+		|| echo "warning: bubblewrap could not be installed; the sandbox runs without namespaces"
 
 up: install
 	PORT=$(PORT) $(PY) -m local

@@ -13,6 +13,7 @@ import pytest
 from moto import mock_aws
 
 from horizon.aws import reset_clients
+from horizon.executions.settings import reset_execution_settings
 from horizon.settings import reset_settings
 from local.provision import Provisioned, provision
 
@@ -55,9 +56,11 @@ def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[Aws]:
             monkeypatch.setenv(name, value)
         monkeypatch.setenv("WEBSOCKET_CALLBACK_URL", PLACEHOLDER_CALLBACK)
         reset_settings()
+        reset_execution_settings()
         reset_clients()
         yield Aws(provisioned=provisioned, **clients)
     reset_settings()
+    reset_execution_settings()
     reset_clients()
 
 

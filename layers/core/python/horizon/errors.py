@@ -30,3 +30,11 @@ class ConflictError(HorizonError):
 
 class DependencyError(HorizonError):
     """A backing service (DynamoDB, S3, SQS) failed; usually worth a retry."""
+
+
+class RateLimitedError(HorizonError):
+    """The caller is over a limit; the same request may succeed after `retry_after_s`."""
+
+    def __init__(self, message: str, retry_after_s: int = 1) -> None:
+        super().__init__(message)
+        self.retry_after_s = retry_after_s

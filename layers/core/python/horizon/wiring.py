@@ -107,7 +107,16 @@ TASKS = TableSpec(
     sort_key_type="N",
     ttl_attribute="expires_at",
 )
-TABLES: tuple[TableSpec, ...] = (JOBS, ENTRIES, CONNECTIONS, TASKS)
+# Code execution: pk=`EXEC#{id}` (an execution), `SESSION#{id}` (a code session) or
+# `OWNER#{owner}` (the owner's count of unfinished executions, for the abuse limits); sk="record".
+EXECUTIONS = TableSpec(
+    key="executions",
+    env="EXECUTIONS_TABLE",
+    partition_key="pk",
+    sort_key="sk",
+    ttl_attribute="expires_at",
+)
+TABLES: tuple[TableSpec, ...] = (JOBS, ENTRIES, CONNECTIONS, TASKS, EXECUTIONS)
 
 INGEST_FUNCTION_TIMEOUT_S = 300
 NOTIFY_FUNCTION_TIMEOUT_S = 10
@@ -125,7 +134,16 @@ NOTIFY_QUEUE = QueueSpec(
     visibility_timeout_s=6 * NOTIFY_FUNCTION_TIMEOUT_S,
     max_receive_count=10,
 )
-QUEUES: tuple[QueueSpec, ...] = (INGEST_QUEUE, NOTIFY_QUEUE)
+# Executions wait here for a sandbox worker. The visibility timeout covers the longest run
+# (contract.MAX_TIMEOUT_S) with room for the worker's start and its writes; a worker that
+# vanishes leaves the message to come back, and the second attempt ends the execution.
+EXECUTE_QUEUE = QueueSpec(
+    key="execute",
+    env="EXECUTE_QUEUE_URL",
+    visibility_timeout_s=120,
+    max_receive_count=3,
+)
+QUEUES: tuple[QueueSpec, ...] = (INGEST_QUEUE, NOTIFY_QUEUE, EXECUTE_QUEUE)
 
 UPLOADS_PREFIX = "uploads/"
 UPLOADS = BucketSpec(
@@ -143,7 +161,13 @@ API_FUNCTION = FunctionSpec(
     description="REST API (FastAPI behind Mangum)",
     timeout_s=29,
     memory_mb=512,
-    access={"jobs": "read_write", "entries": "read", "uploads": "write"},
+    access={
+        "jobs": "read_write",
+        "entries": "read",
+        "uploads": "write",
+        "executions": "read_write",
+        "execute": "send",
+    },
 )
 WEBSOCKET_FUNCTION = FunctionSpec(
     key="websocket",
@@ -246,7 +270,17 @@ AGENT_TASK = TaskContainerSpec(
     scratch_path="/scratch",
     access={"tasks": "read_write", "connections": "read_write", "websocket": "manage_connections"},
 )
-TASK_CONTAINERS: tuple[TaskContainerSpec, ...] = (AGENT_TASK,)
+# The code-execution sandbox: a warm pool of single-use workers (an ECS service scaled on the
+# execute queue's depth). Each task starts the fork server, takes one execution, exits.
+SANDBOX_TASK = TaskContainerSpec(
+    key="sandbox",
+    command=("python", "-m", "sandbox_task.worker", "--once"),
+    cpu=1024,
+    memory_mb=3072,
+    scratch_path="/scratch",
+    access={"executions": "read_write", "execute": "consume"},
+)
+TASK_CONTAINERS: tuple[TaskContainerSpec, ...] = (AGENT_TASK, SANDBOX_TASK)
 
 
 def function(key: str) -> FunctionSpec:

@@ -6,7 +6,7 @@ from fastapi import FastAPI
 
 from horizon.api import errors
 from horizon.api.metrics import MetricsMiddleware, Registry
-from horizon.api.routers import files, graphql, jobs, ops, query
+from horizon.api.routers import executions, files, graphql, jobs, ops, query
 from horizon.api.stage import StageRootPathMiddleware
 
 
@@ -16,7 +16,10 @@ def create_app() -> FastAPI:
     app = FastAPI(
         title="Event Horizon",
         version="0.1.0",
-        description="Serverless jobs: upload JSON Lines logs, follow their ingest, read entries.",
+        description=(
+            "Serverless jobs: upload JSON Lines logs, follow their ingest, read entries; "
+            "run code in a sandbox."
+        ),
     )
     app.state.metrics = Registry()
     app.include_router(files.router)
@@ -24,6 +27,7 @@ def create_app() -> FastAPI:
     app.include_router(ops.router)
     app.include_router(query.router)
     app.include_router(graphql.router)
+    app.include_router(executions.router)
     # add_middleware wraps: the last added runs first. Metrics see every response, including
     # the 500s the internal-error middleware writes.
     errors.install(app)

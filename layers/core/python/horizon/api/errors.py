@@ -21,6 +21,7 @@ from horizon.errors import (
     InvalidRequestError,
     NotFoundError,
     PayloadTooLargeError,
+    RateLimitedError,
     UnsupportedMediaError,
 )
 from horizon.tenancy import UnauthorizedError
@@ -35,6 +36,7 @@ STATUS_BY_ERROR: tuple[tuple[type[HorizonError], int], ...] = (
     (PayloadTooLargeError, 413),
     (InvalidRequestError, 422),
     (ConflictError, 409),
+    (RateLimitedError, 429),
     (DependencyError, 503),
 )
 
@@ -63,7 +65,11 @@ async def _horizon_error(request: Request, error: Exception) -> JSONResponse:
     if status >= 500:
         # The cause (a botocore error) is logged, never returned.
         logger.error("%s: %s", type(error).__name__, error, exc_info=error)
-    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+    headers = None
+    if status == 401:
+        headers = {"WWW-Authenticate": "Bearer"}
+    elif isinstance(error, RateLimitedError):
+        headers = {"Retry-After": str(error.retry_after_s)}
     return JSONResponse({"detail": str(error)}, status_code=status, headers=headers)
 
 

@@ -1,0 +1,423 @@
+"""The executions table adapter: executions, their output, code sessions, owners' counters.
+
+Items (sk is always "record" except for output):
+- pk=`EXEC#{id}`: the execution (owner, status, code, limits, timestamps per state, attempt,
+  lease, result fields); sk=`out#{stream}#{n}`: its output in pieces under DynamoDB's 400 KB
+  item limit, written before the execution turns finished;
+- pk=`SESSION#{id}`: a code session (owner, language, source code, version);
+- pk=`OWNER#{owner}`: `active`, how many of the owner's executions are QUEUED or RUNNING.
+
+Every state change is a conditional write on the current state (and attempt), so a redelivered
+message, a second worker or a late writer can never move an execution twice. The owner's
+counter moves in the same transaction as the state change that starts or ends an execution, so
+it cannot drift; its condition is the per-owner limit.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from horizon.clock import epoch_s, now_iso
+from horizon.dynamo import AWS_ERRORS, Table, deserialize, error_code, serialize
+from horizon.errors import ConflictError, DependencyError, NotFoundError
+from horizon.executions.exceptions import TooManyExecutionsError
+from horizon.executions.models import CodeSession, Execution, ExecutionStatus
+from horizon.executions.settings import get_execution_settings
+
+logger = logging.getLogger(__name__)
+
+RECORD = "record"
+STREAMS = ("stdout", "stderr")
+# Output is stored in pieces of at most this many characters (UTF-8: ≤ 4 bytes each, so a
+# piece stays under DynamoDB's 400 KB item limit with room for its keys).
+PIECE_CHARS = 90_000
+
+
+def execution_pk(execution_id: str) -> str:
+    return f"EXEC#{execution_id}"
+
+
+def session_pk(session_id: str) -> str:
+    return f"SESSION#{session_id}"
+
+
+def owner_pk(owner: str) -> str:
+    return f"OWNER#{owner}"
+
+
+def _pieces(text: str) -> list[str]:
+    return [text[i : i + PIECE_CHARS] for i in range(0, len(text), PIECE_CHARS)] or []
+
+
+class ExecutionStore(Table):
+    """Reads and writes executions, their output, code sessions and owners' counters.
+
+    Args:
+        table: the table name; defaults to `EXECUTIONS_TABLE`.
+        client: a DynamoDB client; defaults to the shared one.
+    """
+
+    def __init__(self, table: str | None = None, client: Any = None) -> None:
+        settings = get_execution_settings()
+        super().__init__(table or settings.executions_table, client)
+        self._retention_s = settings.retention_s
+
+    def _key(self, pk: str, sk: str = RECORD) -> dict[str, Any]:
+        return serialize({"pk": pk, "sk": sk})
+
+    def _expires_at(self) -> int:
+        return epoch_s() + self._retention_s
+
+    # -- executions -----------------------------------------------------------------------
+
+    def create(self, execution: Execution, max_active: int) -> None:
+        """Store a new QUEUED execution and count it against its owner's limit, atomically.
+
+        Raises:
+            TooManyExecutionsError: the owner has `max_active` executions queued or running.
+            DependencyError: DynamoDB failed.
+        """
+        item = {
+            "pk": execution_pk(execution.execution_id),
+            "sk": RECORD,
+            **execution.model_dump(mode="json", exclude_none=True),
+            "expires_at": self._expires_at(),
+        }
+        self._transact(
+            "queue the execution",
+            [
+                {
+                    "Put": {
+                        "TableName": self._table,
+                        "Item": serialize(item),
+                        "ConditionExpression": "attribute_not_exists(pk)",
+                    }
+                },
+                self._count(execution.owner, +1, max_active),
+            ],
+        )
+
+    def get(self, execution_id: str, owner: str | None = None) -> Execution:
+        """Return the execution; with `owner`, only if it is theirs.
+
+        Raises:
+            NotFoundError: no such execution (or another owner's).
+        """
+        item = self._call(
+            "get_item",
+            "read the execution",
+            Key=self._key(execution_pk(execution_id)),
+            ConsistentRead=True,
+        ).get("Item")
+        if item is None:
+            raise NotFoundError(f"execution {execution_id} not found")
+        execution = Execution.model_validate(deserialize(item))
+        if owner is not None and execution.owner != owner:
+            raise NotFoundError(f"execution {execution_id} not found")
+        return execution
+
+    def claim(self, execution: Execution, lease_s: float, max_attempts: int) -> Execution | None:
+        """Mark the execution RUNNING for one more attempt, if nobody runs it now.
+
+        A QUEUED execution is claimed; so is a RUNNING one whose lease lapsed (its worker
+        vanished) while attempts remain.
+
+        Returns:
+            The execution as claimed, or None when it is finished or another worker holds it.
+        """
+        now = epoch_s()
+        timestamps = {**execution.timestamps, ExecutionStatus.RUNNING.value: now_iso()}
+        try:
+            item = self._call(
+                "update_item",
+                "claim the execution",
+                Key=self._key(execution_pk(execution.execution_id)),
+                UpdateExpression=(
+                    "SET #status = :running, attempts = :attempt, lease_until = :lease, "
+                    "timestamps = :timestamps"
+                ),
+                ConditionExpression=(
+                    "attempts = :previous AND (#status = :queued OR "
+                    "(#status = :running AND lease_until < :now AND attempts < :max))"
+                ),
+                ExpressionAttributeNames={"#status": "status"},
+                ExpressionAttributeValues=serialize(
+                    {
+                        ":running": ExecutionStatus.RUNNING.value,
+                        ":queued": ExecutionStatus.QUEUED.value,
+                        ":attempt": execution.attempts + 1,
+                        ":previous": execution.attempts,
+                        ":lease": now + int(lease_s),
+                        ":now": now,
+                        ":max": max_attempts,
+                        ":timestamps": timestamps,
+                    }
+                ),
+                ReturnValues="ALL_NEW",
+            )["Attributes"]
+        except ConflictError:
+            return None
+        return Execution.model_validate(deserialize(item))
+
+    def requeue(self, execution: Execution) -> bool:
+        """Give a claimed execution back (the sandbox failed, not the code): QUEUED again.
+
+        Returns:
+            False when the claim was no longer this attempt's.
+        """
+        try:
+            self._call(
+                "update_item",
+                "requeue the execution",
+                Key=self._key(execution_pk(execution.execution_id)),
+                UpdateExpression="SET #status = :queued REMOVE lease_until",
+                ConditionExpression="#status = :running AND attempts = :attempt",
+                ExpressionAttributeNames={"#status": "status"},
+                ExpressionAttributeValues=serialize(
+                    {
+                        ":queued": ExecutionStatus.QUEUED.value,
+                        ":running": ExecutionStatus.RUNNING.value,
+                        ":attempt": execution.attempts,
+                    }
+                ),
+            )
+        except ConflictError:
+            return False
+        return True
+
+    def finish(
+        self,
+        execution: Execution,
+        status: ExecutionStatus,
+        *,
+        stdout: str = "",
+        stderr: str = "",
+        exit_code: int | None = None,
+        error: str | None = None,
+        execution_time_ms: int | None = None,
+        truncated: bool = False,
+    ) -> bool:
+        """Store the result and move the execution from the state it was read in to `status`.
+
+        The output pieces go first (idempotent puts); the state change and the owner's counter
+        then move together, on the condition that the execution is still as read (same status
+        and attempt), so only one ending is ever stored.
+
+        Returns:
+            False when the execution had moved on (another ending won).
+        """
+        assert status.finished
+        pk = execution_pk(execution.execution_id)
+        expires_at = self._expires_at()
+        for stream, text in (("stdout", stdout), ("stderr", stderr)):
+            for n, piece in enumerate(_pieces(text)):
+                self._call(
+                    "put_item",
+                    "store the output",
+                    Item=serialize(
+                        {
+                            "pk": pk,
+                            "sk": f"out#{stream}#{n:04d}",
+                            "attempt": execution.attempts,
+                            "text": piece,
+                            "expires_at": expires_at,
+                        }
+                    ),
+                )
+        timestamps = {**execution.timestamps, status.value: now_iso()}
+        values: dict[str, Any] = {
+            ":status": status.value,
+            ":from": execution.status.value,
+            ":attempt": execution.attempts,
+            ":timestamps": timestamps,
+            ":truncated": truncated,
+            ":pieces": {s: len(_pieces(t)) for s, t in (("stdout", stdout), ("stderr", stderr))},
+        }
+        names = {"#status": "status"}
+        sets = [
+            "#status = :status",
+            "timestamps = :timestamps",
+            "truncated = :truncated",
+            "output_pieces = :pieces",
+        ]
+        for name, value in (
+            ("exit_code", exit_code),
+            ("error", error),
+            ("execution_time_ms", execution_time_ms),
+        ):
+            if value is not None:
+                sets.append(f"#{name} = :{name}")
+                names[f"#{name}"] = name
+                values[f":{name}"] = value
+        update = {
+            "Update": {
+                "TableName": self._table,
+                "Key": self._key(pk),
+                "UpdateExpression": "SET " + ", ".join(sets) + " REMOVE lease_until",
+                "ConditionExpression": "#status = :from AND attempts = :attempt",
+                "ExpressionAttributeNames": names,
+                "ExpressionAttributeValues": serialize(values),
+            }
+        }
+        try:
+            self._transact("store the result", [update, self._count(execution.owner, -1)])
+        except ConflictError:
+            return False
+        return True
+
+    def output(self, execution: Execution) -> tuple[str, str]:
+        """Return the finished execution's stdout and stderr."""
+        pk = execution_pk(execution.execution_id)
+        texts: dict[str, list[str]] = {stream: [] for stream in STREAMS}
+        request: dict[str, Any] = {
+            "KeyConditionExpression": "pk = :pk AND begins_with(sk, :out)",
+            "ExpressionAttributeValues": serialize({":pk": pk, ":out": "out#"}),
+            "ConsistentRead": True,
+        }
+        while True:
+            page = self._call("query", "read the output", **request)
+            for item in page.get("Items", []):
+                piece = deserialize(item)
+                if piece.get("attempt") == execution.attempts:
+                    texts[piece["sk"].split("#")[1]].append(piece["text"])
+            if "LastEvaluatedKey" not in page:
+                break
+            request["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+        return "".join(texts["stdout"]), "".join(texts["stderr"])
+
+    def active_count(self, owner: str) -> int:
+        """Return how many of the owner's executions are QUEUED or RUNNING."""
+        item = self._call(
+            "get_item",
+            "read the owner's executions",
+            Key=self._key(owner_pk(owner)),
+            ConsistentRead=True,
+        ).get("Item")
+        return int(deserialize(item).get("active", 0)) if item else 0
+
+    def _count(self, owner: str, delta: int, limit: int | None = None) -> dict[str, Any]:
+        values: dict[str, Any] = {":delta": delta, ":zero": 0}
+        condition = None
+        if limit is not None:
+            condition = "attribute_not_exists(active) OR active < :limit"
+            values[":limit"] = limit
+        update: dict[str, Any] = {
+            "TableName": self._table,
+            "Key": self._key(owner_pk(owner)),
+            "UpdateExpression": "SET active = if_not_exists(active, :zero) + :delta",
+            "ExpressionAttributeValues": serialize(values),
+        }
+        if condition:
+            update["ConditionExpression"] = condition
+        return {"Update": update}
+
+    def _transact(self, what: str, items: list[dict[str, Any]]) -> None:
+        """Run a transaction; the first item failing its condition says which error it is.
+
+        Raises:
+            ConflictError: the first item's condition failed.
+            TooManyExecutionsError: the owner's counter refused (its limit).
+            DependencyError: DynamoDB failed otherwise.
+        """
+        try:
+            self.client.transact_write_items(TransactItems=items)
+        except AWS_ERRORS as error:
+            reasons = _cancellation_reasons(error)
+            if reasons and reasons[0] == "ConditionalCheckFailed":
+                raise ConflictError(f"could not {what}: the item changed") from error
+            if len(reasons) > 1 and reasons[1] == "ConditionalCheckFailed":
+                raise TooManyExecutionsError() from error
+            raise DependencyError(f"could not {what}") from error
+
+    # -- code sessions --------------------------------------------------------------------
+
+    def create_session(self, owner: str, session: CodeSession) -> None:
+        """Store a new code session."""
+        item = {
+            "pk": session_pk(session.session_id),
+            "sk": RECORD,
+            "owner": owner,
+            **session.model_dump(mode="json"),
+            "expires_at": self._expires_at(),
+        }
+        self._call(
+            "put_item",
+            "store the session",
+            Item=serialize(item),
+            ConditionExpression="attribute_not_exists(pk)",
+        )
+
+    def get_session(self, owner: str, session_id: str) -> CodeSession:
+        """Return the owner's session.
+
+        Raises:
+            NotFoundError: no such session (or another owner's).
+        """
+        item = self._call(
+            "get_item",
+            "read the session",
+            Key=self._key(session_pk(session_id)),
+            ConsistentRead=True,
+        ).get("Item")
+        found = deserialize(item) if item else None
+        if found is None or found.get("owner") != owner:
+            raise NotFoundError(f"code session {session_id} not found")
+        return CodeSession.from_item(found)
+
+    def update_session(
+        self, owner: str, session_id: str, changes: dict[str, str], version: int | None
+    ) -> CodeSession:
+        """Save `changes` (language, source_code) and bump the version.
+
+        Without `version` the last write wins; with it, the save happens only at that version.
+
+        Raises:
+            NotFoundError: no such session (or another owner's).
+            ConflictError: the session is at another version.
+        """
+        values: dict[str, Any] = {
+            ":owner": owner,
+            ":one": 1,
+            ":now": now_iso(),
+            ":expires": self._expires_at(),
+        }
+        sets = ["version = version + :one", "updated_at = :now", "expires_at = :expires"]
+        for name, value in changes.items():
+            sets.append(f"{name} = :{name}")
+            values[f":{name}"] = value
+        condition = "#owner = :owner"
+        if version is not None:
+            condition += " AND version = :version"
+            values[":version"] = version
+        try:
+            item = self.client.update_item(
+                TableName=self._table,
+                Key=self._key(session_pk(session_id)),
+                UpdateExpression="SET " + ", ".join(sets),
+                ConditionExpression=condition,
+                ExpressionAttributeNames={"#owner": "owner"},
+                ExpressionAttributeValues=serialize(values),
+                ReturnValues="ALL_NEW",
+                ReturnValuesOnConditionCheckFailure="ALL_OLD",
+            )["Attributes"]
+        except AWS_ERRORS as error:
+            if error_code(error) != "ConditionalCheckFailedException":
+                raise DependencyError("could not save the session") from error
+            old = getattr(error, "response", {}).get("Item")
+            current = deserialize(old) if old else None
+            if current is None or current.get("owner") != owner:
+                raise NotFoundError(f"code session {session_id} not found") from error
+            raise ConflictError(
+                f"code session {session_id} is at version {current.get('version')}, not {version}"
+            ) from error
+        return CodeSession.from_item(deserialize(item))
+
+
+def _cancellation_reasons(error: BaseException) -> list[str]:
+    if not isinstance(error, ClientError):
+        return []
+    reasons = error.response.get("CancellationReasons") or []
+    return [str(reason.get("Code", "None")) for reason in reasons]

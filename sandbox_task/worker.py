@@ -1,0 +1,237 @@
+"""The sandbox worker: takes executions from the execute queue, runs them, stores the results.
+
+In AWS each Fargate task of the sandbox service runs `python -m sandbox_task.worker --once`:
+it starts the fork server (pandas, numpy and scipy imported), takes ONE execution and exits, so
+the next execution gets a fresh microVM from the warm pool. The local stack runs the same
+`ExecutionWorker` in threads that share a long-lived fork server.
+
+Retries: only for the sandbox's own failures (`SandboxError`): the execution goes back to
+QUEUED and its message becomes visible at once for another worker, up to
+`EXECUTIONS_MAX_ATTEMPTS`. What the code does (errors, timeouts, signals) is its result.
+A worker that vanishes mid-run leaves its claim to lapse and the message to come back; the
+next delivery runs the execution again or, with no attempts left, ends it FAILED.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import sys
+import threading
+from enum import StrEnum
+from typing import TYPE_CHECKING, Any
+
+import orjson
+
+from horizon.clock import epoch_s
+from horizon.dynamo import AWS_ERRORS
+from horizon.errors import HorizonError, NotFoundError
+from horizon.executions.models import Execution, ExecutionStatus
+from horizon.executions.service import log_transition, lost_reason
+from horizon.executions.settings import ExecutionSettings, get_execution_settings
+from horizon.executions.store import ExecutionStore
+from horizon.lazy import Collaborator, aws_client
+from sandbox_task.contract import RunLimits, RunRequest, SandboxError
+
+if TYPE_CHECKING:
+    from sandbox_task.client import Sandbox
+
+logger = logging.getLogger(__name__)
+
+WAIT_TIME_S = 20  # SQS long poll
+
+
+class Outcome(StrEnum):
+    DONE = "done"  # delete the message
+    RETRY = "retry"  # make the message visible again now
+    LATER = "later"  # leave the message; it comes back after its visibility timeout
+
+
+class ExecutionWorker:
+    """Runs the executions announced on the execute queue.
+
+    Args:
+        sandbox: a started `Sandbox`.
+        store, sqs: the executions table and an SQS client; shared ones when omitted.
+        settings: defaults to the process's execution settings.
+    """
+
+    store = Collaborator(ExecutionStore)
+    sqs = aws_client("sqs")
+
+    def __init__(
+        self,
+        sandbox: Sandbox,
+        store: ExecutionStore | None = None,
+        sqs: Any = None,
+        settings: ExecutionSettings | None = None,
+    ) -> None:
+        self.sandbox = sandbox
+        self._store = store
+        self._sqs = sqs
+        self.settings = settings or get_execution_settings()
+
+    # -- the queue ------------------------------------------------------------------------
+
+    def poll_once(self, wait_time_s: int = WAIT_TIME_S) -> int:
+        """Receive at most one message, handle it, settle it on the queue.
+
+        Returns:
+            How many messages were received (0 or 1).
+        """
+        queue_url = self.settings.execute_queue_url
+        messages = self.sqs.receive_message(
+            QueueUrl=queue_url, MaxNumberOfMessages=1, WaitTimeSeconds=wait_time_s
+        ).get("Messages", [])
+        for message in messages:
+            outcome = self.handle(message["Body"])
+            if outcome == Outcome.DONE:
+                self.sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"])
+            elif outcome == Outcome.RETRY:
+                self.sqs.change_message_visibility(
+                    QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"], VisibilityTimeout=0
+                )
+        return len(messages)
+
+    # -- one message ----------------------------------------------------------------------
+
+    def handle(self, body: str) -> Outcome:
+        """Run the execution a message names, unless it is finished or held elsewhere."""
+        execution_id = _execution_id(body)
+        if execution_id is None:
+            logger.error("dropping a malformed execute message: %.200s", body)
+            return Outcome.DONE
+        try:
+            execution = self.store.get(execution_id)
+        except NotFoundError:
+            logger.warning("execution %s is gone (expired?); dropping its message", execution_id)
+            return Outcome.DONE
+        if execution.status.finished:
+            return Outcome.DONE  # a redelivery of a message already handled
+        reason = lost_reason(execution, epoch_s(), self.settings.lost_after_s)
+        if reason:
+            self._finish_failed(execution, reason)
+            return Outcome.DONE
+        lease_s = execution.limits.timeout_s + self.settings.lease_grace_s
+        claimed = self.store.claim(execution, lease_s, self.settings.max_attempts)
+        if claimed is None:
+            return self._not_claimed(execution_id)
+        log_transition(execution_id, claimed.status.value, attempt=claimed.attempts)
+        return self._run(claimed)
+
+    def _not_claimed(self, execution_id: str) -> Outcome:
+        execution = self.store.get(execution_id)
+        if execution.status.finished:
+            return Outcome.DONE
+        if execution.status == ExecutionStatus.RUNNING and (
+            execution.lease_until is None or execution.lease_until >= epoch_s()
+        ):
+            return Outcome.LATER  # another worker runs it; come back if that one vanishes
+        if execution.attempts >= self.settings.max_attempts:
+            self._finish_failed(
+                execution,
+                f"the sandbox worker stopped during the run ({execution.attempts} attempts)",
+            )
+            return Outcome.DONE
+        return Outcome.RETRY  # it changed under us (requeued): try again
+
+    def _run(self, execution: Execution) -> Outcome:
+        request = RunRequest(
+            run_id=execution.execution_id,
+            code=execution.code,
+            stdin=execution.stdin,
+            limits=RunLimits(
+                timeout_s=execution.limits.timeout_s,
+                memory_mb=execution.limits.memory_mb,
+                output_bytes=execution.limits.output_bytes,
+            ),
+        )
+        try:
+            result = self.sandbox.run(request)
+        except SandboxError as error:
+            logger.warning(
+                "execution %s: the sandbox failed on attempt %d: %s",
+                execution.execution_id,
+                execution.attempts,
+                error,
+                extra={"execution_id": execution.execution_id},
+            )
+            if execution.attempts >= self.settings.max_attempts:
+                self._finish_failed(
+                    execution, f"the sandbox failed {execution.attempts} times; not retried again"
+                )
+                return Outcome.DONE
+            if self.store.requeue(execution):
+                log_transition(execution.execution_id, ExecutionStatus.QUEUED.value, retry=True)
+            return Outcome.RETRY
+        status = ExecutionStatus(result.status)
+        stored = self.store.finish(
+            execution,
+            status,
+            stdout=result.stdout,
+            stderr=result.stderr,
+            exit_code=result.exit_code,
+            error=result.error,
+            execution_time_ms=result.execution_time_ms,
+            truncated=result.truncated,
+        )
+        if stored:
+            log_transition(
+                execution.execution_id,
+                status.value,
+                exit_code=result.exit_code,
+                execution_time_ms=result.execution_time_ms,
+            )
+        return Outcome.DONE
+
+    def _finish_failed(self, execution: Execution, reason: str) -> None:
+        if self.store.finish(execution, ExecutionStatus.FAILED, error=reason):
+            log_transition(execution.execution_id, ExecutionStatus.FAILED.value, error=reason)
+
+
+def _execution_id(body: str) -> str | None:
+    try:
+        data = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        return None
+    value = data.get("execution_id") if isinstance(data, dict) else None
+    return value if isinstance(value, str) and value else None
+
+
+def make_sandbox(settings: ExecutionSettings | None = None) -> Sandbox:
+    """Return an unstarted sandbox configured by the settings."""
+    from sandbox_task.client import Sandbox  # the fork server's client, only where one runs
+
+    settings = settings or get_execution_settings()
+    return Sandbox(
+        isolation=settings.sandbox_isolation,  # type: ignore[arg-type]
+        scratch_root=settings.sandbox_scratch_root,
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    """The Fargate task: start the fork server, then handle one execution (`--once`) or many."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--once", action="store_true", help="exit after one execution")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s %(message)s")
+    stop = threading.Event()
+    # ECS stops an idle task (scale-in) with SIGTERM: finish the poll, take nothing new.
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    with make_sandbox() as sandbox:
+        worker = ExecutionWorker(sandbox)
+        while not stop.is_set():
+            try:
+                handled = worker.poll_once()
+            except (HorizonError, *AWS_ERRORS):
+                logger.exception("polling the execute queue failed; retrying")
+                stop.wait(1.0)
+                continue
+            if handled and args.once:
+                break
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
