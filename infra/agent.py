@@ -21,6 +21,7 @@ from constructs import Construct
 from horizon import wiring
 from infra import names
 from infra.functions import Resources
+from infra.network import add_flow_logs
 
 ROOT = Path(__file__).resolve().parent.parent
 DOCKERFILE = "agent_task/Dockerfile"
@@ -85,24 +86,7 @@ class PublicNetwork(Construct):
                 self, f"Public{index + 1}Routes", subnet_id=subnet.ref, route_table_id=routes.ref
             )
             self.subnets.append(subnet)
-        flow_logs = logs.LogGroup(self, "FlowLogs", retention=names.LOG_RETENTION)
-        flow_role = iam.Role(
-            self,
-            "FlowLogsRole",
-            assumed_by=iam.ServicePrincipal("vpc-flow-logs.amazonaws.com"),
-            description="Writes the agent VPC's flow logs",
-        )
-        flow_logs.grant_write(flow_role)
-        ec2.CfnFlowLog(
-            self,
-            "FlowLog",
-            resource_id=self.vpc.ref,
-            resource_type="VPC",
-            traffic_type="ALL",
-            log_destination_type="cloud-watch-logs",
-            log_group_name=flow_logs.log_group_name,
-            deliver_logs_permission_arn=flow_role.role_arn,
-        )
+        add_flow_logs(self, self.vpc, "Writes the agent VPC's flow logs")
         self.security_group = ec2.CfnSecurityGroup(
             self,
             "TaskSecurityGroup",

@@ -18,6 +18,7 @@ from constructs import Construct
 
 from horizon import wiring
 from infra import names
+from infra.grants import grant_access
 from infra.websocket_api import WebSocketEndpoint
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -148,31 +149,7 @@ class Functions(Construct):
         }
 
     def _grant(self, function: lambda_.Function, key: str, access: wiring.Access) -> None:
-        resources = self._resources
-        if key in resources.tables:
-            table = resources.tables[key]
-            grants = {
-                "read": table.grant_read_data,
-                "write": table.grant_write_data,
-                "read_write": table.grant_read_write_data,
-            }
-        elif key in resources.buckets:
-            bucket = resources.buckets[key]
-            grants = {
-                "read": bucket.grant_read,
-                "write": bucket.grant_put,
-                "read_write": bucket.grant_read_write,
-            }
-        elif key in resources.queues:
-            queue = resources.queues[key]
-            grants = {"send": queue.grant_send_messages, "consume": queue.grant_consume_messages}
-        elif key == names.WEBSOCKET_RESOURCE:
-            grants = {"manage_connections": resources.websocket.grant_manage_connections}
-        else:
-            raise ValueError(f"function {function.node.id}: unknown resource {key!r}")
-        if access not in grants:
-            raise ValueError(f"function {function.node.id}: {key!r} cannot be granted {access!r}")
-        grants[access](function)
+        grant_access(function, self._resources, key, access, owner=f"function {function.node.id}")
 
 
 def add_queue_triggers(

@@ -1,4 +1,5 @@
-"""Alarms: an encrypted SNS topic and an alarm on every dead-letter queue that holds messages."""
+"""Alarms: an encrypted SNS topic, an alarm on every dead-letter queue that holds messages, and
+the alarms other constructs add (`Monitoring.add_alarm`)."""
 
 from __future__ import annotations
 
@@ -59,21 +60,50 @@ class Monitoring(Construct):
             master_key=key,
             enforce_ssl=True,
         )
-        action = cloudwatch_actions.SnsAction(self.topic)
         self.alarms: dict[str, cloudwatch.Alarm] = {}
         for key_name, dlq in dead_letter_queues.items():
             name = "".join(part.capitalize() for part in key_name.split("_"))
-            alarm = cloudwatch.Alarm(
-                self,
+            self.alarms[key_name] = self.add_alarm(
                 f"{name}DeadLetterAlarm",
-                alarm_description=f"Messages of the {key_name} queue failed for good and wait in its DLQ",
+                description=f"Messages of the {key_name} queue failed for good and wait in its DLQ",
                 metric=dlq.metric_approximate_number_of_messages_visible(
                     period=Duration.minutes(1), statistic="Maximum"
                 ),
                 threshold=0,
-                comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
-                evaluation_periods=1,
-                treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
             )
-            alarm.add_alarm_action(action)
-            self.alarms[key_name] = alarm
+
+    def add_alarm(
+        self,
+        construct_id: str,
+        *,
+        description: str,
+        metric: cloudwatch.IMetric,
+        threshold: float,
+        evaluation_periods: int = 1,
+    ) -> cloudwatch.Alarm:
+        """Alarm on the topic when `metric` goes above `threshold`.
+
+        Missing data (an idle queue reports nothing) does not raise the alarm.
+
+        Args:
+            construct_id: the alarm's construct id, under this construct.
+            description: what the alarm means, for whoever receives it.
+            metric: the metric to watch.
+            threshold: the alarm rises when the metric is above it.
+            evaluation_periods: consecutive periods above the threshold before it rises.
+
+        Returns:
+            The alarm, publishing to `topic`.
+        """
+        alarm = cloudwatch.Alarm(
+            self,
+            construct_id,
+            alarm_description=description,
+            metric=metric,
+            threshold=threshold,
+            comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
+            evaluation_periods=evaluation_periods,
+            treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+        )
+        alarm.add_alarm_action(cloudwatch_actions.SnsAction(self.topic))
+        return alarm

@@ -11,6 +11,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from aws_cdk import Acknowledgment, CfnResource, Stack, Validations
+from aws_cdk import aws_ecs as ecs
+from aws_cdk import custom_resources as cr
 from constructs import IConstruct
 
 from horizon import wiring
@@ -25,6 +27,8 @@ AUTH_REASON = (
     "(held in the ApiTokens secret, required by REQUIRE_API_TOKENS); every stored item is "
     "scoped by that tenant."
 )
+# The construct id of aws-cdk-lib's singleton function behind AwsCustomResource.
+AWS_CUSTOM_RESOURCE_PROVIDER = "AWS" + cr.AwsCustomResource.PROVIDER_FUNCTION_UUID.replace("-", "")
 # Actions the L2 bucket grants produce, by the access of a FunctionSpec.
 BUCKET_GRANT_ACTIONS: dict[str, tuple[str, ...]] = {
     "read": ("s3:GetBucket*", "s3:GetObject*", "s3:List*"),
@@ -60,6 +64,7 @@ def add_suppressions(stack: EventHorizonStack) -> None:
     _apis(stack)
     _function_roles(stack)
     _agent_tasks(stack)
+    _sandbox(stack)
     acknowledge(
         stack.api_tokens.secret,
         "SMG4",
@@ -156,13 +161,39 @@ def _agent_tasks(stack: EventHorizonStack) -> None:
             "An agent task pushes to the connections subscribed to it, known only at run "
             "time; the grant is limited to this API, its stage and the @connections method.",
         )
+    _task_definition(agent.task_definition)
+
+
+def _sandbox(stack: EventHorizonStack) -> None:
+    sandbox = stack.sandbox
+    _task_definition(sandbox.task_definition)
+    for lookup in sandbox.network.prefix_list_lookups:
+        acknowledge(
+            lookup,
+            "IAM5[Resource::*]",
+            "ec2:DescribeManagedPrefixLists supports no resource-level permissions; the "
+            "deploy-time lookup only reads the id of AWS's prefix list for a gateway endpoint.",
+        )
+    for child in stack.node.children:
+        # aws-cdk-lib's singleton function behind every AwsCustomResource (prefix list lookups).
+        if child.node.id.startswith(AWS_CUSTOM_RESOURCE_PROVIDER):
+            acknowledge(
+                child,
+                "IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole]",
+                "aws-cdk-lib's AwsCustomResource provider, which runs only at deployment (the "
+                "prefix list lookups); the managed policy only lets it write its own logs.",
+            )
+
+
+def _task_definition(task_definition: ecs.TaskDefinition) -> None:
+    """Acknowledge what every Fargate task definition of the stack shares."""
     acknowledge(
-        agent.task_definition,
+        task_definition,
         "ECS2",
         "The container's variables are resource names and limits, no secrets; they change "
         "only with a deployment, like the functions' environment.",
     )
-    execution_role = agent.task_definition.execution_role
+    execution_role = task_definition.execution_role
     assert execution_role is not None
     acknowledge(
         execution_role,

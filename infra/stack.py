@@ -18,6 +18,7 @@ from infra.monitoring import Monitoring
 from infra.nag import add_suppressions
 from infra.queues import WorkQueues
 from infra.rest_api import RestApi
+from infra.sandbox import STARVED_AFTER, SandboxWorkers
 from infra.storage import Storage
 from infra.websocket_api import WebSocketApi
 
@@ -26,10 +27,11 @@ TOKEN_CHECKING_FUNCTIONS = (wiring.REST_FUNCTION, wiring.WEBSOCKET_ROUTES["$conn
 
 
 class EventHorizonStack(Stack):
-    """Log ingestion end to end: uploads → queue → ingest → tables, REST and WebSocket APIs.
+    """The platform: uploads, queues, tables, REST and WebSocket APIs, agent tasks, sandbox.
 
     Attributes:
-        data, queues, storage, monitoring, websocket, functions, rest_api: the constructs.
+        data, queues, storage, monitoring, websocket, functions, agent, sandbox, rest_api:
+            the constructs.
     """
 
     def __init__(
@@ -87,6 +89,17 @@ class EventHorizonStack(Stack):
         # Agent tasks run on Fargate; the WebSocket function launches them.
         self.agent = AgentTasks(self, "Agent", spec=wiring.AGENT_TASK, resources=resources)
         self.agent.allow_launch(functions[wiring.WEBSOCKET_ROUTES["$default"]])
+        # Code execution: a warm pool of single-use sandbox workers on the execute queue.
+        self.sandbox = SandboxWorkers(
+            self, "Sandbox", spec=wiring.SANDBOX_TASK, resources=resources
+        )
+        self.monitoring.add_alarm(
+            "SandboxStarvedAlarm",
+            description="Executions wait for a sandbox worker: the pool is at its maximum "
+            "or its tasks cannot start",
+            metric=self.sandbox.oldest_waiting,
+            threshold=STARVED_AFTER.to_seconds(),
+        )
         self.websocket.add_routes(wiring.WEBSOCKET_ROUTES, functions)
         self.rest_api = RestApi(self, "Rest", handler=functions[wiring.REST_FUNCTION])
         self._outputs()

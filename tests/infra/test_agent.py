@@ -16,10 +16,20 @@ from tests.infra.lookup import (
 )
 
 ROOT = Path(__file__).resolve().parents[2]
+# The construct id of the agent's resources in the stack: their logical ids start with it (the
+# sandbox's pool has a network, cluster and task definition of its own).
+AGENT = "Agent"
+
+
+def _agent(resources: dict[str, Any], type_name: str) -> dict[str, dict[str, Any]]:
+    found = of_type(resources, type_name)
+    return {
+        logical_id: props for logical_id, props in found.items() if logical_id.startswith(AGENT)
+    }
 
 
 def _task_definition(resources: dict[str, Any]) -> tuple[str, dict[str, Any]]:
-    (found,) = of_type(resources, "AWS::ECS::TaskDefinition").items()
+    (found,) = _agent(resources, "AWS::ECS::TaskDefinition").items()
     return found
 
 
@@ -106,13 +116,13 @@ def test_the_websocket_function_may_launch_tasks_and_knows_how(
 
 def test_the_network_has_no_nat_no_inbound_and_flow_logs(resources: dict[str, Any]) -> None:
     assert of_type(resources, "AWS::EC2::NatGateway") == {}
-    (group,) = of_type(resources, "AWS::EC2::SecurityGroup").values()
+    (group,) = _agent(resources, "AWS::EC2::SecurityGroup").values()
     assert "SecurityGroupIngress" not in group
-    assert of_type(resources, "AWS::EC2::SecurityGroupIngress") == {}
-    (flow_log,) = of_type(resources, "AWS::EC2::FlowLog").values()
+    assert _agent(resources, "AWS::EC2::SecurityGroupIngress") == {}
+    (flow_log,) = _agent(resources, "AWS::EC2::FlowLog").values()
     assert flow_log["TrafficType"] == "ALL"
-    assert len(of_type(resources, "AWS::EC2::Subnet")) == 2
-    (cluster,) = of_type(resources, "AWS::ECS::Cluster").values()
+    assert len(_agent(resources, "AWS::EC2::Subnet")) == 2
+    (cluster,) = _agent(resources, "AWS::ECS::Cluster").values()
     assert {"Name": "containerInsights", "Value": "enabled"} in cluster["ClusterSettings"]
 
 
