@@ -202,9 +202,9 @@ class ExecutionStore(Table):
     ) -> bool:
         """Store the result and move the execution from the state it was read in to `status`.
 
-        The output pieces go first (idempotent puts); the state change and the owner's counter
-        then move together, on the condition that the execution is still as read (same status
-        and attempt), so only one ending is ever stored.
+        The output pieces, the state change and the owner's counter are written in one
+        transaction, on the condition that the execution is still as read (same status and
+        attempt), so only one ending is ever stored, with its own output.
 
         Returns:
             False when the execution had moved on (another ending won).
@@ -212,12 +212,11 @@ class ExecutionStore(Table):
         assert status.finished
         pk = execution_pk(execution.execution_id)
         expires_at = self._expires_at()
-        for stream, text in (("stdout", stdout), ("stderr", stderr)):
-            for n, piece in enumerate(_pieces(text)):
-                self._call(
-                    "put_item",
-                    "store the output",
-                    Item=serialize(
+        pieces = [
+            {
+                "Put": {
+                    "TableName": self._table,
+                    "Item": serialize(
                         {
                             "pk": pk,
                             "sk": f"out#{stream}#{n:04d}",
@@ -226,7 +225,11 @@ class ExecutionStore(Table):
                             "expires_at": expires_at,
                         }
                     ),
-                )
+                }
+            }
+            for stream, text in (("stdout", stdout), ("stderr", stderr))
+            for n, piece in enumerate(_pieces(text))
+        ]
         timestamps = {**execution.timestamps, status.value: now_iso()}
         values: dict[str, Any] = {
             ":status": status.value,
@@ -263,7 +266,7 @@ class ExecutionStore(Table):
             }
         }
         try:
-            self._transact("store the result", [update, self._count(execution.owner, -1)])
+            self._transact("store the result", [update, self._count(execution.owner, -1), *pieces])
         except ConflictError:
             return False
         return True
