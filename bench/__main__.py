@@ -1,6 +1,6 @@
 """`make bench`: run every benchmark once, print a markdown summary and the JSON figures.
 
-Options: `--only validation,memory,e2e,agent,analytics`, `--sizes 50,100` (MB, memory benchmark),
+Options: `--only validation,memory,e2e,agent,analytics,executions`, `--sizes 50,100` (MB, memory benchmark),
 `--lines 200000` (validation benchmark), `--e2e-lines 100000`.
 """
 
@@ -68,6 +68,10 @@ def _markdown(results: dict[str, Any]) -> str:
         out += markdown(results["analytics"])
     if results.get("agent"):
         out += _agent_markdown(results["agent"])
+    if results.get("executions"):
+        from bench.executions import markdown as executions_markdown
+
+        out += executions_markdown(results["executions"])
     return "\n".join(out)
 
 
@@ -92,7 +96,7 @@ def _agent_markdown(agent: dict[str, Any]) -> list[str]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
-    parser.add_argument("--only", default="validation,memory,e2e,agent,analytics")
+    parser.add_argument("--only", default="validation,memory,e2e,agent,analytics,executions")
     parser.add_argument("--sizes", default="50,100")
     parser.add_argument("--lines", type=int, default=200_000)
     parser.add_argument("--e2e-lines", type=int, default=100_000)
@@ -132,6 +136,11 @@ def main(argv: list[str] | None = None) -> int:
 
         print("running (e) agent tasks…", file=sys.stderr, flush=True)
         results["agent"] = agent.run()
+    if "executions" in wanted:
+        from bench import executions
+
+        print("running (f) code execution…", file=sys.stderr, flush=True)
+        results["executions"] = executions.run()
     results["total_seconds"] = round(time.perf_counter() - started, 1)
     print(_markdown(results))
     print("```json")

@@ -14,19 +14,14 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
-import os
-import signal
 import statistics
-import subprocess
-import sys
-import threading
 import time
-from pathlib import Path
 from typing import Any
 
 import websockets
 
-ROOT = Path(__file__).resolve().parent.parent
+from bench.local_stack import start_stack, stop_stack
+
 LATENCY_LINES = 200
 VOLUME_BYTES = 10 * 1024 * 1024
 GOALS = {"p50_ms": 150, "p99_ms": 400, "bytes_per_push": 16 * 1024}
@@ -40,46 +35,6 @@ _VOLUME_TASK = (
     "`python3 -c \"import sys\nfor i in range({n}):\n    sys.stdout.write(f'{{i:09d}}'.ljust(99, 'x') + "
     "'\\n')\"`"
 )
-
-
-def _start_stack() -> tuple[subprocess.Popen[bytes], dict[str, Any]]:
-    env = {**os.environ, "LOG_LEVEL": "WARNING"}
-    process = subprocess.Popen(
-        [sys.executable, "-m", "local", "--port", "0", "--print-json"],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-    )
-    info: dict[str, Any] = {}
-
-    def read() -> None:
-        assert process.stdout is not None
-        for raw in process.stdout:
-            line = raw.decode(errors="replace").strip()
-            if line.startswith("{") and '"ws_url"' in line:
-                info.update(json.loads(line))
-                break
-        process.stdout.read()  # keep draining
-
-    threading.Thread(target=read, daemon=True).start()
-    deadline = time.monotonic() + 60
-    while not info and time.monotonic() < deadline and process.poll() is None:
-        time.sleep(0.1)
-    if not info:
-        _stop(process)
-        raise RuntimeError("the local stack did not start")
-    return process, info
-
-
-def _stop(process: subprocess.Popen[bytes]) -> None:
-    if process.poll() is None:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
 
 
 async def _collect(url: str, task: str, on_output: Any = None) -> list[dict[str, Any]]:
@@ -149,14 +104,14 @@ def _volume(url: str) -> dict[str, Any]:
 def run() -> dict[str, Any]:
     """Run both measurements against a fresh local stack; returns the figures."""
     try:
-        process, info = _start_stack()
+        process, info = start_stack()
     except RuntimeError as error:
         return {"error": str(error)}
     try:
         url = f"{info['ws_url']}/task"
         return {"latency": _latency(url), "volume": _volume(url), "goals": GOALS}
     finally:
-        _stop(process)
+        stop_stack(process)
 
 
 if __name__ == "__main__":
