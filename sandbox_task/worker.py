@@ -27,6 +27,7 @@ import orjson
 from horizon.clock import epoch_s
 from horizon.dynamo import AWS_ERRORS
 from horizon.errors import HorizonError, NotFoundError
+from horizon.executions.exceptions import OwnerBusyError
 from horizon.executions.models import Execution, ExecutionStatus
 from horizon.executions.service import log_transition, lost_reason
 from horizon.executions.settings import ExecutionSettings, get_execution_settings
@@ -46,6 +47,7 @@ class Outcome(StrEnum):
     DONE = "done"  # delete the message
     RETRY = "retry"  # make the message visible again now
     LATER = "later"  # leave the message; it comes back after its visibility timeout
+    BUSY = "busy"  # the owner runs as many as allowed: look again after `busy_retry_s`
 
 
 class ExecutionWorker:
@@ -88,9 +90,12 @@ class ExecutionWorker:
             outcome = self.handle(message["Body"])
             if outcome == Outcome.DONE:
                 self.sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"])
-            elif outcome == Outcome.RETRY:
+            elif outcome in (Outcome.RETRY, Outcome.BUSY):
+                delay = self.settings.busy_retry_s if outcome == Outcome.BUSY else 0
                 self.sqs.change_message_visibility(
-                    QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"], VisibilityTimeout=0
+                    QueueUrl=queue_url,
+                    ReceiptHandle=message["ReceiptHandle"],
+                    VisibilityTimeout=delay,
                 )
         return len(messages)
 
@@ -114,7 +119,15 @@ class ExecutionWorker:
             self._finish_failed(execution, reason)
             return Outcome.DONE
         lease_s = execution.limits.timeout_s + self.settings.lease_grace_s
-        claimed = self.store.claim(execution, lease_s, self.settings.max_attempts)
+        try:
+            claimed = self.store.claim(
+                execution,
+                lease_s,
+                self.settings.max_attempts,
+                self.settings.max_running_per_owner,
+            )
+        except OwnerBusyError:
+            return Outcome.BUSY
         if claimed is None:
             return self._not_claimed(execution_id)
         log_transition(execution_id, claimed.status.value, attempt=claimed.attempts)

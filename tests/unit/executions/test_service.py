@@ -31,7 +31,7 @@ def test_submit_stores_a_queued_execution_and_announces_it(service, store, queue
     assert stored.code == "print(1)"
     assert set(stored.timestamps) == {"QUEUED"}
     assert queued_ids() == [execution.execution_id]
-    assert store.active_count(OWNER) == 1
+    assert store.owner_counts(OWNER)[0] == 1
 
 
 @pytest.mark.parametrize(
@@ -48,7 +48,7 @@ def test_bad_submissions_are_refused_before_anything_is_stored(
     with pytest.raises(error):
         service.submit(OWNER, language, code, "", Limits())
     assert queued_ids() == []
-    assert store.active_count(OWNER) == 0
+    assert store.owner_counts(OWNER)[0] == 0
 
 
 def test_the_per_owner_limit_refuses_with_retry_after(service, store, settings_env):
@@ -63,46 +63,48 @@ def test_the_per_owner_limit_refuses_with_retry_after(service, store, settings_e
     submit(service, owner="tenant-b")
     assert store.finish(first, ExecutionStatus.FAILED, error="test")
     submit(service)
-    assert store.active_count(OWNER) == 2
+    assert store.owner_counts(OWNER)[0] == 2
 
 
 def test_a_claim_is_taken_once_and_the_result_is_stored_once(service, store):
     execution = submit(service)
-    claimed = store.claim(execution, lease_s=30, max_attempts=3)
+    claimed = store.claim(execution, lease_s=30, max_attempts=3, max_running=4)
     assert claimed is not None and claimed.status == ExecutionStatus.RUNNING
     assert claimed.attempts == 1 and "RUNNING" in claimed.timestamps
-    assert store.claim(execution, lease_s=30, max_attempts=3) is None  # a redelivery
+    assert store.claim(execution, lease_s=30, max_attempts=3, max_running=4) is None  # a redelivery
     assert store.finish(claimed, ExecutionStatus.COMPLETED, stdout="1\n", exit_code=0)
     assert not store.finish(claimed, ExecutionStatus.FAILED, error="late writer")
     done = store.get(execution.execution_id)
     assert done.status == ExecutionStatus.COMPLETED and done.exit_code == 0
     assert list(done.timestamps) == ["QUEUED", "RUNNING", "COMPLETED"]
     assert store.output(done) == ("1\n", "")
-    assert store.active_count(OWNER) == 0
+    assert store.owner_counts(OWNER)[0] == 0
 
 
 def test_a_lapsed_claim_is_taken_again_until_attempts_run_out(service, store):
     execution = submit(service)
-    first = store.claim(execution, lease_s=-5, max_attempts=2)  # lapsed at once
+    first = store.claim(execution, lease_s=-5, max_attempts=2, max_running=4)  # lapsed at once
     assert first is not None
-    second = store.claim(first, lease_s=-5, max_attempts=2)
+    second = store.claim(first, lease_s=-5, max_attempts=2, max_running=4)
     assert second is not None and second.attempts == 2
-    assert store.claim(second, lease_s=30, max_attempts=2) is None  # no attempts left
+    assert (
+        store.claim(second, lease_s=30, max_attempts=2, max_running=4) is None
+    )  # no attempts left
     # The first attempt's late result cannot land over the second's claim.
     assert not store.finish(first, ExecutionStatus.COMPLETED, stdout="stale")
 
 
 def test_requeue_gives_the_execution_back_for_another_attempt(service, store):
     execution = submit(service)
-    claimed = store.claim(execution, lease_s=30, max_attempts=3)
+    claimed = store.claim(execution, lease_s=30, max_attempts=3, max_running=4)
     assert store.requeue(claimed)
     again = store.get(execution.execution_id)
     assert again.status == ExecutionStatus.QUEUED and again.attempts == 1
-    assert store.claim(again, lease_s=30, max_attempts=3).attempts == 2
+    assert store.claim(again, lease_s=30, max_attempts=3, max_running=4).attempts == 2
 
 
 def test_large_output_is_stored_in_pieces_and_read_back_whole(service, store):
-    execution = store.claim(submit(service), lease_s=30, max_attempts=3)
+    execution = store.claim(submit(service), lease_s=30, max_attempts=3, max_running=4)
     stdout = "é" * 200_000 + "end"
     stderr = "\x00\ufffd" * 10
     assert store.finish(
@@ -119,7 +121,7 @@ def test_describe_hides_other_owners_and_shows_output_when_finished(service, sto
         service.describe("tenant-b", execution.execution_id)
     queued = service.describe(OWNER, execution.execution_id)
     assert queued.status == ExecutionStatus.QUEUED and queued.stdout is None
-    claimed = store.claim(execution, lease_s=30, max_attempts=3)
+    claimed = store.claim(execution, lease_s=30, max_attempts=3, max_running=4)
     store.finish(claimed, ExecutionStatus.FAILED, stderr="Traceback", exit_code=1, error="x")
     failed = service.describe(OWNER, execution.execution_id)
     assert (failed.status, failed.stderr, failed.exit_code) == ("FAILED", "Traceback", 1)
@@ -129,11 +131,11 @@ def test_describe_ends_an_execution_whose_worker_never_came_back(service, store,
     settings_env(EXECUTIONS_LOST_AFTER_S="1")
     service = ExecutionService()
     execution = submit(service)
-    store.claim(execution, lease_s=-10, max_attempts=3)  # lapsed 10 s ago
+    store.claim(execution, lease_s=-10, max_attempts=3, max_running=4)  # lapsed 10 s ago
     answer = service.describe(OWNER, execution.execution_id)
     assert answer.status == ExecutionStatus.FAILED
     assert answer.error == "the sandbox worker stopped during the run"
-    assert store.active_count(OWNER) == 0
+    assert store.owner_counts(OWNER)[0] == 0
 
 
 def test_execute_returns_the_result_when_it_lands_in_time(service, store):
@@ -143,7 +145,7 @@ def test_execute_returns_the_result_when_it_lands_in_time(service, store):
         sleeps.append(seconds)
         if len(sleeps) == 2:  # the worker finishes while the API waits
             pending = store.get(execution_ids[0])
-            claimed = store.claim(pending, lease_s=30, max_attempts=3)
+            claimed = store.claim(pending, lease_s=30, max_attempts=3, max_running=4)
             store.finish(claimed, ExecutionStatus.COMPLETED, stdout="1\n", exit_code=0)
 
     execution_ids: list[str] = []
@@ -183,9 +185,7 @@ def test_a_long_wait_thins_out_its_reads(settings_env):
     assert len(sleeps) < 120  # ~20 s of waiting in a few dozen reads
 
 
-def test_sessions_start_from_the_template_save_and_run_their_saved_code(
-    service, store, queued_ids
-):
+def test_sessions_start_from_the_template_save_and_run_their_saved_code(service, store, queued_ids):
     session = service.create_session(OWNER, SessionCreate(language="python"))
     assert session.status == "ACTIVE" and session.version == 1
     assert session.source_code == TEMPLATES["python"]
@@ -249,3 +249,30 @@ def test_lost_queued_executions_end_failed_when_read(service, store, settings_en
     answer = ExecutionService().describe(OWNER, execution.execution_id)
     assert answer.status == ExecutionStatus.FAILED
     assert answer.error == "no sandbox worker took the execution in time"
+
+
+def test_an_owner_runs_at_most_max_running_at_once(service, store):
+    from horizon.executions.exceptions import OwnerBusyError
+
+    first, second, third = (submit(service) for _ in range(3))
+    other = submit(service, owner="tenant-b")
+    running = [store.claim(e, lease_s=30, max_attempts=3, max_running=2) for e in (first, second)]
+    with pytest.raises(OwnerBusyError):
+        store.claim(third, lease_s=30, max_attempts=3, max_running=2)
+    assert store.get(third.execution_id).status == ExecutionStatus.QUEUED
+    assert store.claim(other, lease_s=30, max_attempts=3, max_running=2) is not None
+    assert store.owner_counts(OWNER) == (3, 2)
+    # A result frees a running place; a requeue too.
+    store.finish(running[0], ExecutionStatus.COMPLETED, exit_code=0)
+    assert store.owner_counts(OWNER) == (2, 1)
+    claimed = store.claim(third, lease_s=30, max_attempts=3, max_running=2)
+    assert store.requeue(claimed)
+    assert store.owner_counts(OWNER) == (2, 1)
+    # A lapsed claim taken again is counted once.
+    lapsed = store.claim(store.get(third.execution_id), lease_s=-1, max_attempts=3, max_running=2)
+    again = store.claim(lapsed, lease_s=30, max_attempts=3, max_running=2)
+    assert again.attempts == lapsed.attempts + 1
+    assert store.owner_counts(OWNER) == (2, 2)
+    store.finish(again, ExecutionStatus.COMPLETED, exit_code=0)
+    store.finish(running[1], ExecutionStatus.COMPLETED, exit_code=0)
+    assert store.owner_counts(OWNER) == (0, 0)

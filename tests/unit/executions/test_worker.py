@@ -50,7 +50,7 @@ def test_a_message_runs_its_execution_and_the_result_is_stored(aws, service, sto
     assert done.status == ExecutionStatus.COMPLETED and done.execution_time_ms == 7
     assert store.output(done) == ("5.166666666666667\n", "")
     assert queue_depth(aws) == (0, 0)  # the message was deleted
-    assert store.active_count(OWNER) == 0
+    assert store.owner_counts(OWNER)[0] == 0
 
 
 def test_the_codes_own_failure_is_its_result_not_a_retry(service, store, worker):
@@ -89,7 +89,7 @@ def test_sandbox_failures_end_in_failed_after_the_last_attempt(aws, service, sto
     assert done.error == "the sandbox failed 3 times; not retried again"
     assert "fork" not in done.error  # no internals
     assert queue_depth(aws) == (0, 0)
-    assert store.active_count(OWNER) == 0
+    assert store.owner_counts(OWNER)[0] == 0
 
 
 def test_a_redelivered_message_of_a_finished_execution_runs_nothing(service, store, worker):
@@ -98,14 +98,12 @@ def test_a_redelivered_message_of_a_finished_execution_runs_nothing(service, sto
     assert worker.handle(body) == Outcome.DONE
     assert worker.handle(body) == Outcome.DONE
     assert len(worker.sandbox.requests) == 1
-    assert store.active_count(OWNER) == 0
+    assert store.owner_counts(OWNER)[0] == 0
 
 
-def test_a_message_of_an_execution_another_worker_holds_comes_back_later(
-    service, store, worker
-):
+def test_a_message_of_an_execution_another_worker_holds_comes_back_later(service, store, worker):
     execution = submit(service)
-    store.claim(execution, lease_s=60, max_attempts=3)  # another worker is on it
+    store.claim(execution, lease_s=60, max_attempts=3, max_running=4)  # another worker is on it
     assert worker.handle(orjson.dumps({"execution_id": execution.execution_id})) == Outcome.LATER
     assert worker.sandbox.requests == []
 
@@ -114,15 +112,15 @@ def test_a_vanished_workers_execution_runs_again_then_ends_failed(service, store
     execution = submit(service)
     body = orjson.dumps({"execution_id": execution.execution_id})
     # Attempt 1 and 2 vanished (their leases lapsed); the redelivery runs attempt 3.
-    vanished = store.claim(execution, lease_s=-1, max_attempts=3)
-    vanished = store.claim(vanished, lease_s=-1, max_attempts=3)
+    vanished = store.claim(execution, lease_s=-1, max_attempts=3, max_running=4)
+    vanished = store.claim(vanished, lease_s=-1, max_attempts=3, max_running=4)
     assert worker.handle(body) == Outcome.DONE
     assert store.get(execution.execution_id).status == ExecutionStatus.COMPLETED
     # A fourth delivery after a third vanished attempt ends it.
     other = submit(service)
     claimed = other
     for _ in range(3):
-        claimed = store.claim(claimed, lease_s=-1, max_attempts=3)
+        claimed = store.claim(claimed, lease_s=-1, max_attempts=3, max_running=4)
     assert worker.handle(orjson.dumps({"execution_id": other.execution_id})) == Outcome.DONE
     ended = store.get(other.execution_id)
     assert ended.status == ExecutionStatus.FAILED
@@ -137,3 +135,20 @@ def test_malformed_messages_are_dropped(worker, body):
 
 def test_a_message_for_an_expired_execution_is_dropped(worker):
     assert worker.handle(orjson.dumps({"execution_id": "gone"})) == Outcome.DONE
+
+
+def test_an_owner_at_the_running_limit_waits_in_the_queue(aws, service, store, settings_env):
+    settings_env(EXECUTIONS_MAX_RUNNING_PER_OWNER="1", EXECUTIONS_BUSY_RETRY_S="30")
+    worker = ExecutionWorker(ScriptedSandbox())
+    busy = submit(service)
+    store.claim(busy, lease_s=60, max_attempts=3, max_running=1)  # runs elsewhere
+    waiting = submit(service)
+    body = orjson.dumps({"execution_id": waiting.execution_id})
+    assert worker.handle(body) == Outcome.BUSY
+    assert store.get(waiting.execution_id).status == ExecutionStatus.QUEUED
+    # Through the queue: the message of the first execution is LATER, the waiting one BUSY;
+    # both stay on the queue, the waiting one hidden for EXECUTIONS_BUSY_RETRY_S.
+    assert worker.poll_once(wait_time_s=0) == 1
+    assert worker.poll_once(wait_time_s=0) == 1
+    assert queue_depth(aws) == (0, 2)
+    assert worker.sandbox.requests == []

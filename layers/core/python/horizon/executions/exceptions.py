@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from horizon.errors import RateLimitedError
+from horizon.errors import HorizonError, RateLimitedError
 
 
 class TooManyExecutionsError(RateLimitedError):
@@ -12,3 +12,10 @@ class TooManyExecutionsError(RateLimitedError):
         super().__init__(
             "too many executions queued or running for this owner; retry later", retry_after_s
         )
+
+
+class OwnerBusyError(HorizonError):
+    """The owner has as many executions running as allowed: this one waits in the queue.
+
+    Never reaches a caller: the worker leaves the message for later.
+    """

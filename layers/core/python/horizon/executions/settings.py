@@ -23,10 +23,15 @@ class ExecutionSettings(BaseSettings):
     # `POST /execute` waits this long for the result, then answers 202 with the id to poll:
     # well inside API Gateway's 29 s integration timeout.
     wait_s: float = Field(default=20.0, alias="EXECUTE_WAIT_S", gt=0, le=25)
-    # Abuse limits per owner: code size, and executions queued or running at once.
+    # Abuse limits per owner: code size; executions unfinished (queued or running) at once,
+    # past which submissions get 429; executions running at once, past which the owner's
+    # others wait in the queue (so one owner cannot take the whole pool), looked at again
+    # after `busy_retry_s`.
     max_code_bytes: int = Field(default=64 * 1024, alias="EXECUTIONS_MAX_CODE_BYTES", gt=0)
     max_stdin_bytes: int = Field(default=64 * 1024, alias="EXECUTIONS_MAX_STDIN_BYTES", ge=0)
     max_active_per_owner: int = Field(default=10, alias="EXECUTIONS_MAX_ACTIVE_PER_OWNER", gt=0)
+    max_running_per_owner: int = Field(default=4, alias="EXECUTIONS_MAX_RUNNING_PER_OWNER", gt=0)
+    busy_retry_s: int = Field(default=1, alias="EXECUTIONS_BUSY_RETRY_S", ge=0, le=60)
     # Runs of one execution when the sandbox itself fails (never for the code's own errors).
     max_attempts: int = Field(default=3, alias="EXECUTIONS_MAX_ATTEMPTS", gt=0)
     # A running execution's claim lasts its timeout plus this; a worker that vanished lets it

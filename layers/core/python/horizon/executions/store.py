@@ -5,12 +5,13 @@ Items (sk is always "record" except for output):
   lease, result fields); sk=`out#{stream}#{n}`: its output in pieces under DynamoDB's 400 KB
   item limit, written before the execution turns finished;
 - pk=`SESSION#{id}`: a code session (owner, language, source code, version);
-- pk=`OWNER#{owner}`: `active`, how many of the owner's executions are QUEUED or RUNNING.
+- pk=`OWNER#{owner}`: `active`, how many of the owner's executions are QUEUED or RUNNING, and
+  `running`, how many RUNNING.
 
 Every state change is a conditional write on the current state (and attempt), so a redelivered
 message, a second worker or a late writer can never move an execution twice. The owner's
-counter moves in the same transaction as the state change that starts or ends an execution, so
-it cannot drift; its condition is the per-owner limit.
+counters move in the same transaction as the state change, so they cannot drift; their
+conditions are the per-owner limits (unfinished at submission, running at the claim).
 """
 
 from __future__ import annotations
@@ -22,8 +23,8 @@ from botocore.exceptions import ClientError
 
 from horizon.clock import epoch_s, now_iso
 from horizon.dynamo import AWS_ERRORS, Table, deserialize, error_code, serialize
-from horizon.errors import ConflictError, DependencyError, NotFoundError
-from horizon.executions.exceptions import TooManyExecutionsError
+from horizon.errors import ConflictError, DependencyError, HorizonError, NotFoundError
+from horizon.executions.exceptions import OwnerBusyError, TooManyExecutionsError
 from horizon.executions.models import CodeSession, Execution, ExecutionStatus
 from horizon.executions.settings import get_execution_settings
 
@@ -96,7 +97,7 @@ class ExecutionStore(Table):
                         "ConditionExpression": "attribute_not_exists(pk)",
                     }
                 },
-                self._count(execution.owner, +1, max_active),
+                self._count(execution.owner, active=+1, active_limit=max_active),
             ],
         )
 
@@ -119,48 +120,66 @@ class ExecutionStore(Table):
             raise NotFoundError(f"execution {execution_id} not found")
         return execution
 
-    def claim(self, execution: Execution, lease_s: float, max_attempts: int) -> Execution | None:
+    def claim(
+        self, execution: Execution, lease_s: float, max_attempts: int, max_running: int
+    ) -> Execution | None:
         """Mark the execution RUNNING for one more attempt, if nobody runs it now.
 
-        A QUEUED execution is claimed; so is a RUNNING one whose lease lapsed (its worker
-        vanished) while attempts remain.
+        A QUEUED execution is claimed when its owner has fewer than `max_running` running,
+        and counted as running; a RUNNING one whose lease lapsed (its worker vanished) is
+        claimed again while attempts remain (it is counted already).
 
         Returns:
             The execution as claimed, or None when it is finished or another worker holds it.
+
+        Raises:
+            OwnerBusyError: the owner has `max_running` executions running; try later.
         """
         now = epoch_s()
-        timestamps = {**execution.timestamps, ExecutionStatus.RUNNING.value: now_iso()}
-        try:
-            item = self._call(
-                "update_item",
-                "claim the execution",
-                Key=self._key(execution_pk(execution.execution_id)),
-                UpdateExpression=(
+        claimed = execution.model_copy(
+            update={
+                "status": ExecutionStatus.RUNNING,
+                "attempts": execution.attempts + 1,
+                "lease_until": now + int(lease_s),
+                "timestamps": {**execution.timestamps, ExecutionStatus.RUNNING.value: now_iso()},
+            }
+        )
+        values: dict[str, Any] = {
+            ":running": ExecutionStatus.RUNNING.value,
+            ":attempt": claimed.attempts,
+            ":previous": execution.attempts,
+            ":lease": claimed.lease_until,
+            ":timestamps": claimed.timestamps,
+        }
+        if execution.status == ExecutionStatus.QUEUED:
+            condition = "#status = :queued AND attempts = :previous"
+            values[":queued"] = ExecutionStatus.QUEUED.value
+            counters = [self._count(execution.owner, running=+1, running_limit=max_running)]
+        else:
+            condition = (
+                "#status = :running AND attempts = :previous AND lease_until < :now "
+                "AND attempts < :max"
+            )
+            values.update({":now": now, ":max": max_attempts})
+            counters = []
+        update = {
+            "Update": {
+                "TableName": self._table,
+                "Key": self._key(execution_pk(execution.execution_id)),
+                "UpdateExpression": (
                     "SET #status = :running, attempts = :attempt, lease_until = :lease, "
                     "timestamps = :timestamps"
                 ),
-                ConditionExpression=(
-                    "attempts = :previous AND (#status = :queued OR "
-                    "(#status = :running AND lease_until < :now AND attempts < :max))"
-                ),
-                ExpressionAttributeNames={"#status": "status"},
-                ExpressionAttributeValues=serialize(
-                    {
-                        ":running": ExecutionStatus.RUNNING.value,
-                        ":queued": ExecutionStatus.QUEUED.value,
-                        ":attempt": execution.attempts + 1,
-                        ":previous": execution.attempts,
-                        ":lease": now + int(lease_s),
-                        ":now": now,
-                        ":max": max_attempts,
-                        ":timestamps": timestamps,
-                    }
-                ),
-                ReturnValues="ALL_NEW",
-            )["Attributes"]
+                "ConditionExpression": condition,
+                "ExpressionAttributeNames": {"#status": "status"},
+                "ExpressionAttributeValues": serialize(values),
+            }
+        }
+        try:
+            self._transact("claim the execution", [update, *counters], OwnerBusyError)
         except ConflictError:
             return None
-        return Execution.model_validate(deserialize(item))
+        return claimed
 
     def requeue(self, execution: Execution) -> bool:
         """Give a claimed execution back (the sandbox failed, not the code): QUEUED again.
@@ -168,21 +187,25 @@ class ExecutionStore(Table):
         Returns:
             False when the claim was no longer this attempt's.
         """
-        try:
-            self._call(
-                "update_item",
-                "requeue the execution",
-                Key=self._key(execution_pk(execution.execution_id)),
-                UpdateExpression="SET #status = :queued REMOVE lease_until",
-                ConditionExpression="#status = :running AND attempts = :attempt",
-                ExpressionAttributeNames={"#status": "status"},
-                ExpressionAttributeValues=serialize(
+        update = {
+            "Update": {
+                "TableName": self._table,
+                "Key": self._key(execution_pk(execution.execution_id)),
+                "UpdateExpression": "SET #status = :queued REMOVE lease_until",
+                "ConditionExpression": "#status = :running AND attempts = :attempt",
+                "ExpressionAttributeNames": {"#status": "status"},
+                "ExpressionAttributeValues": serialize(
                     {
                         ":queued": ExecutionStatus.QUEUED.value,
                         ":running": ExecutionStatus.RUNNING.value,
                         ":attempt": execution.attempts,
                     }
                 ),
+            }
+        }
+        try:
+            self._transact(
+                "requeue the execution", [update, self._count(execution.owner, running=-1)]
             )
         except ConflictError:
             return False
@@ -266,7 +289,9 @@ class ExecutionStore(Table):
             }
         }
         try:
-            self._transact("store the result", [update, self._count(execution.owner, -1), *pieces])
+            running = -1 if execution.status == ExecutionStatus.RUNNING else 0
+            counter = self._count(execution.owner, active=-1, running=running)
+            self._transact("store the result", [update, counter, *pieces])
         except ConflictError:
             return False
         return True
@@ -291,38 +316,60 @@ class ExecutionStore(Table):
             request["ExclusiveStartKey"] = page["LastEvaluatedKey"]
         return "".join(texts["stdout"]), "".join(texts["stderr"])
 
-    def active_count(self, owner: str) -> int:
-        """Return how many of the owner's executions are QUEUED or RUNNING."""
+    def owner_counts(self, owner: str) -> tuple[int, int]:
+        """Return how many of the owner's executions are unfinished, and how many running."""
         item = self._call(
             "get_item",
             "read the owner's executions",
             Key=self._key(owner_pk(owner)),
             ConsistentRead=True,
         ).get("Item")
-        return int(deserialize(item).get("active", 0)) if item else 0
+        found = deserialize(item) if item else {}
+        return int(found.get("active", 0)), int(found.get("running", 0))
 
-    def _count(self, owner: str, delta: int, limit: int | None = None) -> dict[str, Any]:
-        values: dict[str, Any] = {":delta": delta, ":zero": 0}
-        condition = None
-        if limit is not None:
-            condition = "attribute_not_exists(active) OR active < :limit"
-            values[":limit"] = limit
+    def _count(
+        self,
+        owner: str,
+        *,
+        active: int = 0,
+        running: int = 0,
+        active_limit: int | None = None,
+        running_limit: int | None = None,
+    ) -> dict[str, Any]:
+        """The owner's counters moved by `active`/`running`, refused at a limit."""
+        values: dict[str, Any] = {":zero": 0}
+        sets, conditions = [], []
+        for name, delta, limit in (
+            ("active", active, active_limit),
+            ("running", running, running_limit),
+        ):
+            if delta:
+                sets.append(f"{name} = if_not_exists({name}, :zero) + :{name}")
+                values[f":{name}"] = delta
+            if limit is not None:
+                conditions.append(f"(attribute_not_exists({name}) OR {name} < :{name}_limit)")
+                values[f":{name}_limit"] = limit
         update: dict[str, Any] = {
             "TableName": self._table,
             "Key": self._key(owner_pk(owner)),
-            "UpdateExpression": "SET active = if_not_exists(active, :zero) + :delta",
+            "UpdateExpression": "SET " + ", ".join(sets),
             "ExpressionAttributeValues": serialize(values),
         }
-        if condition:
-            update["ConditionExpression"] = condition
+        if conditions:
+            update["ConditionExpression"] = " AND ".join(conditions)
         return {"Update": update}
 
-    def _transact(self, what: str, items: list[dict[str, Any]]) -> None:
-        """Run a transaction; the first item failing its condition says which error it is.
+    def _transact(
+        self,
+        what: str,
+        items: list[dict[str, Any]],
+        at_limit: type[HorizonError] = TooManyExecutionsError,
+    ) -> None:
+        """Run a transaction; the item failing its condition says which error it is.
 
         Raises:
-            ConflictError: the first item's condition failed.
-            TooManyExecutionsError: the owner's counter refused (its limit).
+            ConflictError: the first item's condition failed (the execution moved on).
+            at_limit: the owner's counters (the second item) refused: a limit.
             DependencyError: DynamoDB failed otherwise.
         """
         try:
@@ -332,7 +379,7 @@ class ExecutionStore(Table):
             if reasons and reasons[0] == "ConditionalCheckFailed":
                 raise ConflictError(f"could not {what}: the item changed") from error
             if len(reasons) > 1 and reasons[1] == "ConditionalCheckFailed":
-                raise TooManyExecutionsError() from error
+                raise at_limit() from error
             raise DependencyError(f"could not {what}") from error
 
     # -- code sessions --------------------------------------------------------------------
