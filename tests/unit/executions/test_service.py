@@ -161,7 +161,7 @@ def test_execute_returns_the_result_when_it_lands_in_time(service, store):
     answer = waiting.execute(OWNER, "python", "print(1)", "", Limits())
     assert isinstance(answer, ExecutionPublic)
     assert (answer.status, answer.stdout, answer.exit_code) == ("COMPLETED", "1\n", 0)
-    assert sleeps == [0.005, 0.005]  # the first second is watched closely
+    assert sleeps == [0.01, 0.01]  # the first second is watched closely
 
 
 def test_execute_answers_accepted_when_the_wait_bound_passes(settings_env):
@@ -180,7 +180,7 @@ def test_a_long_wait_thins_out_its_reads(settings_env):
     service = ExecutionService(sleep=sleeps.append, monotonic=lambda: next(clock) * 0.1)
     answer = service.execute(OWNER, "python", "print(1)", "", Limits())
     assert isinstance(answer, ExecutionAccepted)
-    assert sleeps[0] == 0.005
+    assert sleeps[0] == 0.01
     assert sleeps[-1] == 0.25 and sorted(sleeps) == sleeps
     assert len(sleeps) < 120  # ~20 s of waiting in a few dozen reads
 

@@ -39,9 +39,9 @@ from horizon.lazy import Collaborator, aws_client
 logger = logging.getLogger(__name__)
 
 # Waiting for a result: most runs take milliseconds, so the first second is watched closely
-# (a consistent read every 5 ms); after that the looks thin out, so a long run costs a few
+# (a consistent read every 10 ms); after that the looks thin out, so a long run costs a few
 # reads per second, not hundreds.
-FAST_POLL_S = 0.005
+FAST_POLL_S = 0.01
 FAST_POLL_FOR_S = 1.0
 MAX_POLL_S = 0.25
 
