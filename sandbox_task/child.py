@@ -1,0 +1,275 @@
+"""Everything a run's child does between the fork and the user's first line.
+
+The fork server calls `run_child` in a freshly forked process. In order, the child: starts a
+new session, gets its pipes as descriptors 0-3 and closes every other descriptor, drops to the
+run's own uid and gid, creates its private scratch directory (as that uid, so the runner never
+writes into a directory user code can write), optionally enters new namespaces, empties its
+environment, sets rlimits, sets no_new_privs and the seccomp filter, and runs the code.
+
+It reports on the status pipe (descriptor 3), one JSON object per line: `setup_error` when the
+sandbox could not be set up (the server then fails the run as a sandbox error, not a user
+error), `ready` just before the code runs, and `exception` for an uncaught exception. The user's
+code can write to that pipe too; it can only lie about its own result.
+"""
+
+from __future__ import annotations
+
+import builtins
+import contextlib
+import json
+import linecache
+import os
+import resource
+import signal
+import sys
+import tempfile
+import threading
+import traceback
+import types
+from dataclasses import dataclass
+from typing import NoReturn
+
+from sandbox_task import namespaces
+from sandbox_task.contract import RunLimits
+from sandbox_task.outcome import cpu_limit_seconds
+
+STATUS_FD = 3
+# The exit status of a child whose set-up failed (the status pipe says why).
+SETUP_FAILED_EXIT = 125
+CODE_FILENAME = "<code>"
+# The run's private /tmp and /dev/shm (namespaces mode): enough for scratch files, bounded.
+_PRIVATE_TMPFS = "size=64m,nr_inodes=4096,mode=0700"
+_SIGNALS_TO_RESET = (signal.SIGTERM, signal.SIGCHLD, signal.SIGHUP, signal.SIGQUIT)
+
+
+@dataclass(frozen=True)
+class ChildPlan:
+    """What one run's child needs; built by the server before the fork."""
+
+    code: str
+    limits: RunLimits
+    uid: int
+    gid: int
+    scratch_root: str
+    scratch_name: str
+    namespaces: bool
+    stdin_fd: int
+    stdout_fd: int
+    stderr_fd: int
+    status_fd: int
+    # Descriptors naming import directories other uids cannot reach (importpaths): kept.
+    import_handles: tuple[int, ...] = ()
+
+    @property
+    def scratch_path(self) -> str:
+        return os.path.join(self.scratch_root, self.scratch_name)
+
+
+def run_child(plan: ChildPlan) -> NoReturn:
+    """Set the sandbox up around this process and run the plan's code; never returns."""
+    try:
+        _take_descriptors(plan)
+    except BaseException:  # nothing to report on yet; the exit status says it
+        os._exit(SETUP_FAILED_EXIT)
+    try:
+        _confine(plan)
+    except BaseException as error:  # any set-up failure is the sandbox's
+        report({"setup_error": f"{type(error).__name__}: {error}"})
+        os._exit(SETUP_FAILED_EXIT)
+    report({"ready": True})
+    _execute(plan.code)
+
+
+def report(message: dict[str, object]) -> None:
+    """Write one status line to the server; a closed pipe is ignored (the run ends anyway)."""
+    with contextlib.suppress(OSError):
+        os.write(STATUS_FD, json.dumps(message).encode() + b"\n")
+
+
+def _take_descriptors(plan: ChildPlan) -> None:
+    os.setsid()
+    signal.set_wakeup_fd(-1)
+    for number in _SIGNALS_TO_RESET:
+        signal.signal(number, signal.SIG_DFL)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.pthread_sigmask(signal.SIG_SETMASK, ())
+    # 0-2 are the server's own stdio, so the run's pipes are numbered 3 or above and the
+    # stdio targets never clobber a source; the status pipe is moved last.
+    os.dup2(plan.stdin_fd, 0)
+    os.dup2(plan.stdout_fd, 1)
+    os.dup2(plan.stderr_fd, 2)
+    if plan.status_fd != STATUS_FD:
+        os.dup2(plan.status_fd, STATUS_FD)
+    low = STATUS_FD + 1
+    for kept in sorted(plan.import_handles):
+        os.closerange(low, kept)
+        low = kept + 1
+    os.closerange(low, resource.getrlimit(resource.RLIMIT_NOFILE)[1])
+
+
+def _confine(plan: ChildPlan) -> None:
+    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+    os.setgroups([])
+    os.setresgid(plan.gid, plan.gid, plan.gid)
+    os.setresuid(plan.uid, plan.uid, plan.uid)
+    # Both set after the uid change, which clears them: the run dies with the server.
+    namespaces.set_parent_death_signal(signal.SIGKILL)
+    namespaces.set_dumpable()
+    os.mkdir(plan.scratch_path, 0o700)
+    os.chdir(plan.scratch_path)
+    if plan.namespaces:
+        _enter_namespaces(plan)
+    _clear_environment(plan.scratch_path)
+    # In namespaces mode the relay and the init are processes of the uid too.
+    _set_limits(plan.limits, helper_processes=2 if plan.namespaces else 0)
+    _install_seccomp()
+    _replace_stdio()
+
+
+def _enter_namespaces(plan: ChildPlan) -> None:
+    """New user, mount, network, ipc, uts and pid namespaces; private /tmp and /dev/shm.
+
+    Only children of this process enter the new pid namespace. The first becomes its pid 1,
+    a minimal init that reaps orphans (and dies with this process, which takes the whole
+    namespace with it); the second returns and runs the code as pid 2, so signals behave as
+    they do outside. This process relays the code's ending as its own and never returns.
+    """
+    namespaces.unshare(namespaces.RUN_NAMESPACES)
+    namespaces.map_own_ids(plan.uid, plan.gid)
+    namespaces.mount("none", "/", None, namespaces.MS_REC | namespaces.MS_PRIVATE)
+    scratch_fd = os.open(".", os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+    for target in ("/tmp", "/dev/shm"):  # noqa: S108 - a private tmpfs, not a shared /tmp
+        namespaces.mount(
+            "tmpfs", target, "tmpfs", namespaces.MS_NOSUID | namespaces.MS_NODEV, _PRIVATE_TMPFS
+        )
+        if os.path.commonpath((target, plan.scratch_path)) == target:
+            # The tmpfs hides the scratch directory (the default scratch root is in /tmp):
+            # bind it back at the same path, so HOME, TMPDIR and getcwd() stay valid.
+            os.makedirs(plan.scratch_path, mode=0o700)
+            namespaces.mount(
+                f"/proc/self/fd/{scratch_fd}", plan.scratch_path, None, namespaces.MS_BIND
+            )
+            os.chdir(plan.scratch_path)
+    os.close(scratch_fd)
+    namespaces.drop_all_capabilities()
+    if os.fork() == 0:
+        _be_init()
+    pid = os.fork()
+    if pid == 0:
+        return
+    _relay_ending(pid)
+
+
+def _be_init() -> NoReturn:
+    """Pid 1 of the run's pid namespace: reap every orphan until the relay process dies."""
+    namespaces.set_parent_death_signal(signal.SIGKILL)
+    os.closerange(0, resource.getrlimit(resource.RLIMIT_NOFILE)[1])
+    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGCHLD})
+    while True:
+        signal.sigwait({signal.SIGCHLD})
+        with contextlib.suppress(ChildProcessError):
+            while os.waitpid(-1, os.WNOHANG)[0]:
+                pass
+
+
+def _relay_ending(pid: int) -> NoReturn:
+    os.closerange(0, resource.getrlimit(resource.RLIMIT_NOFILE)[1])
+    _, status = os.waitpid(pid, 0)
+    if os.WIFSIGNALED(status):
+        number = os.WTERMSIG(status)
+        signal.signal(number, signal.SIG_DFL)
+        os.kill(os.getpid(), number)
+        os._exit(128 + number)
+    os._exit(os.waitstatus_to_exitcode(status))
+
+
+def _clear_environment(scratch_path: str) -> None:
+    os.environ.clear()
+    os.environ["HOME"] = scratch_path
+    os.environ["TMPDIR"] = scratch_path
+    tempfile.tempdir = None
+    # The server runs with -P (no start directory on sys.path) and keeps only absolute
+    # entries; this guards that no file the run writes could shadow a module.
+    sys.path[:] = [entry for entry in sys.path if os.path.isabs(entry) and entry != scratch_path]
+    sys.argv[:] = [CODE_FILENAME]
+
+
+def _set_limits(limits: RunLimits, helper_processes: int) -> None:
+    # The address space limit is on top of what the preloaded interpreter already maps.
+    with open("/proc/self/statm", "rb") as statm:
+        mapped = int(statm.read().split()[0]) * os.sysconf("SC_PAGE_SIZE")
+    cpu_seconds = cpu_limit_seconds(limits)
+    for limit, value in (
+        (resource.RLIMIT_AS, mapped + limits.memory_mb * 1024 * 1024),
+        (resource.RLIMIT_NPROC, limits.processes + helper_processes),
+        (resource.RLIMIT_FSIZE, limits.file_bytes),
+        (resource.RLIMIT_NOFILE, limits.open_files),
+        (resource.RLIMIT_MEMLOCK, 0),
+        (resource.RLIMIT_MSGQUEUE, 0),
+    ):
+        resource.setrlimit(limit, (value, value))
+    # SIGXCPU at the soft limit, SIGKILL one second later if the run ignores it.
+    resource.setrlimit(resource.RLIMIT_CPU, (cpu_seconds, cpu_seconds + 1))
+
+
+def _install_seccomp() -> None:
+    from sandbox_task import seccomp  # preloaded by the server
+
+    seccomp.install()
+
+
+def _replace_stdio() -> None:
+    # The server's stream objects may hold buffered bytes of its own: new ones on 0-2.
+    sys.stdin = sys.__stdin__ = open(0, encoding="utf-8", closefd=False)  # noqa: SIM115
+    sys.stdout = sys.__stdout__ = open(1, "w", encoding="utf-8", closefd=False)  # noqa: SIM115
+    sys.stderr = sys.__stderr__ = open(  # noqa: SIM115
+        2, "w", encoding="utf-8", errors="backslashreplace", closefd=False, buffering=1
+    )
+
+
+def _execute(code: str) -> NoReturn:
+    """Run the code as `__main__`, ending the process like `python file.py` would."""
+    module = types.ModuleType("__main__")
+    module.__dict__["__builtins__"] = builtins
+    sys.modules["__main__"] = module
+    linecache.cache[CODE_FILENAME] = (len(code), None, code.splitlines(True), CODE_FILENAME)
+    try:
+        exec(compile(code, CODE_FILENAME, "exec"), module.__dict__)  # noqa: S102 - the point
+        exit_code = 0
+    except SystemExit as exit_request:
+        exit_code = _exit_code_of(exit_request)
+    except BaseException as error:  # reported like the interpreter would
+        report({"exception": type(error).__name__, "memory": isinstance(error, MemoryError)})
+        _print_user_traceback(error)
+        exit_code = 1
+    os._exit(_finish(exit_code))
+
+
+def _exit_code_of(exit_request: SystemExit) -> int:
+    code = exit_request.code
+    if code is None:
+        return 0
+    if isinstance(code, int):
+        return code & 0xFF
+    with contextlib.suppress(Exception):  # the exit status is what matters now
+        print(code, file=sys.stderr)
+    return 1
+
+
+def _print_user_traceback(error: BaseException) -> None:
+    # The first frame is _execute's; the user sees their own frames only.
+    user_frames = error.__traceback__.tb_next if error.__traceback__ else None
+    with contextlib.suppress(Exception):  # e.g. no memory left to format it
+        traceback.print_exception(type(error), error, user_frames, file=sys.stderr)
+
+
+def _finish(exit_code: int) -> int:
+    """Wait for the code's non-daemon threads and flush its output, as interpreter exit does."""
+    current = threading.current_thread()
+    for thread in threading.enumerate():
+        if thread is not current and not thread.daemon:
+            thread.join()
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(Exception):  # a closed or broken pipe loses the rest
+            stream.flush()
+    return exit_code

@@ -1,0 +1,247 @@
+"""`Sandbox`: the client of the fork server, used by the execution worker.
+
+It starts `python -m sandbox_task.server` with a scrubbed environment (in namespaces mode
+inside bubblewrap), waits until pandas, numpy and scipy are imported, then sends each run to
+the server and waits for its result. `run` is thread-safe: the server runs up to
+`max_concurrent_runs` at once. A server that dies fails the runs in flight with SandboxError
+and is started again by the next `run`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+from pathlib import Path
+from types import TracebackType
+from typing import Literal
+
+from sandbox_task.connection import ServerConnection
+from sandbox_task.contract import RunRequest, RunResult, SandboxError
+from sandbox_task.launch import server_command, server_environment
+from sandbox_task.uids import UidBlock, claim_uid_block
+
+Isolation = Literal["auto", "namespaces", "plain"]
+logger = logging.getLogger(__name__)
+
+# Importing pandas, numpy and scipy on a cold Fargate task takes seconds, not minutes.
+START_TIMEOUT_S = 120.0
+# How long past a run's own time limit the server may take to answer before it is presumed
+# stuck (and restarted): teardown is milliseconds, this is only a safety net.
+ANSWER_GRACE_S = 30.0
+
+
+class Sandbox:
+    """Runs untrusted Python in the fork server's children.
+
+    Args:
+        isolation: "namespaces" (bubblewrap around the server, namespaces per run), "plain"
+            (uid, rlimits and seccomp only: what Fargate allows) or "auto" (namespaces when
+            bubblewrap is installed and works here, else plain).
+        scratch_root: where the runs' scratch directories are made; a fresh temporary
+            directory when omitted. It must not be inside a directory user code can write.
+        max_concurrent_runs: runs executing at once (each holds a uid of its own), at most 32.
+        python: the interpreter of the server.
+    """
+
+    def __init__(
+        self,
+        isolation: Isolation = "auto",
+        scratch_root: str | Path | None = None,
+        max_concurrent_runs: int = 4,
+        python: str = sys.executable,
+    ) -> None:
+        if isolation not in ("auto", "namespaces", "plain"):
+            raise ValueError(f"unknown isolation {isolation!r}")
+        if not 1 <= max_concurrent_runs <= UidBlock.RUN_UIDS:
+            raise ValueError(f"max_concurrent_runs must be within 1..{UidBlock.RUN_UIDS}")
+        self.isolation = isolation
+        self.isolation_in_effect = ""
+        self._scratch_root = str(scratch_root) if scratch_root else None
+        self._owns_scratch_root = scratch_root is None
+        self._max_concurrent_runs = max_concurrent_runs
+        self._python = python
+        self._slots = threading.BoundedSemaphore(max_concurrent_runs)
+        self._lock = threading.Lock()
+        self._connection: ServerConnection | None = None
+        self._uid_block: UidBlock | None = None
+        self._closed = False
+
+    # -- lifecycle ------------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Start the server; return once the libraries are imported and a first run worked.
+
+        Raises:
+            SandboxError: the server could not start, or "namespaces" was asked for and
+                cannot work here.
+        """
+        with self._lock:
+            self._ensure_server()
+
+    def close(self) -> None:
+        """Stop the server (runs in flight are killed) and release the uids and scratch."""
+        with self._lock:
+            self._closed = True
+            if self._connection is not None:
+                self._connection.close()
+                self._connection = None
+            if self._uid_block is not None:
+                self._uid_block.release()
+                self._uid_block = None
+            if self._owns_scratch_root and self._scratch_root:
+                # Only when empty: root never walks a tree the runs could write.
+                with contextlib.suppress(OSError):
+                    os.rmdir(self._scratch_root)
+
+    def __enter__(self) -> Sandbox:
+        self.start()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    @property
+    def server_pid(self) -> int | None:
+        """The pid of the server process as this process sees it (bubblewrap's, if used)."""
+        connection = self._connection
+        return connection.process.pid if connection else None
+
+    @property
+    def uid_range(self) -> range:
+        """The uids the runs of this sandbox use."""
+        if self._uid_block is None:
+            raise SandboxError("the sandbox is not started")
+        return range(self._uid_block.base, self._uid_block.base + self._max_concurrent_runs)
+
+    # -- running --------------------------------------------------------------------------
+
+    def run(self, request: RunRequest) -> RunResult:
+        """Run one request and return its result; thread-safe.
+
+        Raises:
+            SandboxError: the sandbox failed (not the code): the server died or was stuck.
+        """
+        with self._slots:
+            with self._lock:
+                connection = self._ensure_server()
+            return self._run_on(connection, request)
+
+    def _run_on(self, connection: ServerConnection, request: RunRequest) -> RunResult:
+        pending = connection.submit(request)
+        if not pending.done.wait(request.limits.timeout_s + ANSWER_GRACE_S):
+            connection.forget(pending)
+            connection.fail("the sandbox server stopped answering")
+            connection.process.kill()
+            raise SandboxError("the sandbox server stopped answering")
+        if pending.error is not None:
+            raise SandboxError(pending.error)
+        answer = pending.answer or {}
+        if "result" not in answer:
+            raise SandboxError(str(answer.get("error", "the sandbox server gave no result")))
+        return RunResult.from_dict(answer["result"])
+
+    # -- the server -----------------------------------------------------------------------
+
+    def _ensure_server(self) -> ServerConnection:
+        """Return a live server connection, starting one if needed (caller holds _lock)."""
+        if self._closed:
+            raise SandboxError("the sandbox is closed")
+        if self._connection is not None and not self._connection.dead:
+            return self._connection
+        if self._connection is not None:
+            self._connection.close(timeout_s=2.0)
+            self._connection = None
+        isolations = self._isolations_to_try()
+        if self._uid_block is None:
+            self._uid_block = claim_uid_block()
+        if self._scratch_root is None:
+            self._scratch_root = tempfile.mkdtemp(prefix="sandbox-scratch-")
+        else:
+            # bwrap binds it, so it must exist before the server (which sets its mode) starts.
+            self._scratch_root = os.path.realpath(self._scratch_root)
+            os.makedirs(self._scratch_root, mode=0o700, exist_ok=True)
+        for isolation in isolations:
+            try:
+                self._connection = self._start_server(isolation)
+            except SandboxError as error:
+                if isolation == "plain" or self.isolation == "namespaces":
+                    raise
+                logger.warning("sandbox: %s; falling back to plain isolation", error)
+                continue
+            self.isolation_in_effect = isolation
+            return self._connection
+        raise SandboxError("no isolation mode could start")  # pragma: no cover
+
+    def _isolations_to_try(self) -> list[str]:
+        if self.isolation_in_effect:  # a restart keeps what worked
+            return [self.isolation_in_effect]
+        if self.isolation == "plain":
+            return ["plain"]
+        if self.isolation == "namespaces":
+            self._bwrap()
+            return ["namespaces"]
+        return ["namespaces", "plain"] if shutil.which("bwrap") else ["plain"]
+
+    def _start_server(self, isolation: str) -> ServerConnection:
+        assert self._uid_block is not None and self._scratch_root is not None
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        argv = server_command(
+            python=self._python,
+            control_fd=theirs.fileno(),
+            scratch_root=self._scratch_root,
+            uid_base=self._uid_block.base,
+            slots=self._max_concurrent_runs,
+            bwrap=self._bwrap() if isolation == "namespaces" else None,
+        )
+        try:
+            process = subprocess.Popen(  # noqa: S603 - fixed argv
+                argv,
+                env=server_environment(),
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,
+                pass_fds=(theirs.fileno(),),
+                start_new_session=True,
+                cwd="/",
+            )
+        except OSError as error:
+            ours.close()
+            raise SandboxError(f"could not start the sandbox server: {error}") from error
+        finally:
+            theirs.close()
+        connection = ServerConnection(process, ours)
+        try:
+            hello = connection.wait_ready(START_TIMEOUT_S)
+            connection.server_pid = hello.get("pid")
+            self._probe(connection, isolation)
+        except SandboxError:
+            connection.close(timeout_s=2.0)
+            raise
+        return connection
+
+    @staticmethod
+    def _bwrap() -> str:
+        bwrap = shutil.which("bwrap")
+        if bwrap is None:
+            raise SandboxError("namespaces isolation needs bubblewrap (bwrap), not installed")
+        return bwrap
+
+    def _probe(self, connection: ServerConnection, isolation: str) -> None:
+        """One empty run: proves uids, namespaces and seccomp all work before any real run."""
+        try:
+            result = self._run_on(connection, RunRequest(run_id="probe", code="pass"))
+        except SandboxError as error:
+            raise SandboxError(f"{isolation} isolation does not work here: {error}") from error
+        if result.status != "COMPLETED":
+            raise SandboxError(f"{isolation} isolation does not work here: {result.error}")
