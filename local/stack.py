@@ -20,8 +20,10 @@ import uvicorn
 
 from horizon import wiring
 from horizon.aws import reset_clients
+from horizon.executions.settings import get_execution_settings, reset_execution_settings
 from horizon.settings import reset_settings
 from local.aws_plane import FAKE_CREDENTIALS, AwsPlane, start_aws_plane
+from local.executions import SandboxWorkers
 from local.gateway.app import GatewayApp
 from local.gateway.websocket import HARD_TIMEOUT_S, IDLE_TIMEOUT_S, MAX_MESSAGE_BYTES
 from local.lambda_runtime import Handler, Runtime, load_handlers
@@ -45,6 +47,9 @@ class LocalStack:
         region: default AWS_REGION or us-east-1.
         visibility_timeout_s: the queues' visibility timeout; default LOCAL_VISIBILITY_TIMEOUT_S (10).
         pollers: whether to run the SQS event source mappings.
+        sandbox_workers: threads running code executions (a fork server with pandas loaded
+            is started for them); default LOCAL_SANDBOX_WORKERS (2) with the real handlers,
+            0 with handlers passed in (tests of other parts need no sandbox).
         gateway_options: passed to `GatewayApp` (timeouts, limits) for tests.
     """
 
@@ -57,6 +62,7 @@ class LocalStack:
         region: str | None = None,
         visibility_timeout_s: int | None = None,
         pollers: bool = True,
+        sandbox_workers: int | None = None,
         **gateway_options: Any,
     ) -> None:
         self.host = host
@@ -66,6 +72,12 @@ class LocalStack:
         self.region = region or os.environ.get("AWS_REGION") or "us-east-1"
         self.visibility_timeout_s = visibility_timeout_s
         self.run_pollers = pollers
+        if sandbox_workers is None:
+            sandbox_workers = (
+                int(os.environ.get("LOCAL_SANDBOX_WORKERS", "2")) if handlers is None else 0
+            )
+        self.sandbox_worker_count = sandbox_workers
+        self.sandbox_workers: SandboxWorkers | None = None
         self.gateway_options = {
             "idle_timeout_s": IDLE_TIMEOUT_S,
             "hard_timeout_s": HARD_TIMEOUT_S,
@@ -110,6 +122,9 @@ class LocalStack:
         """
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        # Accepted connections inherit it: uvicorn writes a response's head and body apart, and
+        # with Nagle on, the body waits for the client's delayed ACK (~40 ms per request).
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         sock.bind((self.host, self.requested_port))
         self.port = int(sock.getsockname()[1])
         try:
@@ -131,6 +146,8 @@ class LocalStack:
             self._start_gateway(sock)
             if self.run_pollers:
                 self._start_pollers(runtime)
+            if self.sandbox_worker_count > 0:
+                self._start_sandbox_workers()
         except BaseException:
             sock.close()
             self.stop()
@@ -155,6 +172,7 @@ class LocalStack:
         os.environ.update(env)
         self.env = env
         reset_settings()
+        reset_execution_settings()
         reset_clients()
 
     def _start_gateway(self, sock: socket.socket) -> None:
@@ -197,6 +215,13 @@ class LocalStack:
         self.pollers = PollerGroup(configs, lambda: plane.client("sqs"), runtime.invoke)
         self.pollers.start()
 
+    def _start_sandbox_workers(self) -> None:
+        assert self.plane is not None
+        self.sandbox_workers = SandboxWorkers(
+            get_execution_settings(), self.plane.client("sqs"), self.sandbox_worker_count
+        )
+        self.sandbox_workers.start()
+
     def health(self) -> dict[str, Any]:
         """Return the `/_local/health` document: which parts are up."""
         reachable = self.plane.reachable() if self.plane else False
@@ -207,6 +232,8 @@ class LocalStack:
             if self.pollers and any(p.config.trigger is t for p in self.pollers.pollers)
         }
         ok = reachable and all(alive.get(q, 0) == n for q, n in expected.items())
+        sandbox_alive = self.sandbox_workers.alive() if self.sandbox_workers else 0
+        ok = ok and sandbox_alive == self.sandbox_worker_count
         return {
             "status": "ok" if ok else "degraded",
             "aws_plane": {
@@ -215,6 +242,15 @@ class LocalStack:
                 "reachable": reachable,
             },
             "pollers": {q: {"alive": alive.get(q, 0), "expected": n} for q, n in expected.items()},
+            "sandbox_workers": {
+                "alive": sandbox_alive,
+                "expected": self.sandbox_worker_count,
+                "isolation": (
+                    self.sandbox_workers.sandbox.isolation_in_effect
+                    if self.sandbox_workers and self.sandbox_workers.sandbox
+                    else None
+                ),
+            },
             "gateway": {
                 "url": self.rest_url,
                 "connections": len(self.app.registry) if self.app else 0,
@@ -226,6 +262,9 @@ class LocalStack:
         if self.pollers is not None:
             self.pollers.stop()
             self.pollers = None
+        if self.sandbox_workers is not None:
+            self.sandbox_workers.stop()
+            self.sandbox_workers = None
         if self._server is not None:
             self._server.should_exit = True
         if self._thread is not None:
@@ -245,6 +284,7 @@ class LocalStack:
                 os.environ[name] = value
         self._saved_env = {}
         reset_settings()
+        reset_execution_settings()
         reset_clients()
 
     def __enter__(self) -> LocalStack:
