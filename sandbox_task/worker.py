@@ -23,6 +23,7 @@ from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
 import orjson
+from pydantic import ValidationError
 
 from horizon.clock import epoch_s
 from horizon.dynamo import AWS_ERRORS
@@ -101,12 +102,18 @@ class ExecutionWorker:
 
     # -- one message ----------------------------------------------------------------------
 
-    def handle(self, body: str) -> Outcome:
+    def handle(self, body: str | bytes) -> Outcome:
         """Run the execution a message names, unless it is finished or held elsewhere."""
-        execution_id = _execution_id(body)
+        execution_id, submitted = _parse(body)
         if execution_id is None:
-            logger.error("dropping a malformed execute message: %.200s", body)
+            logger.error("dropping a malformed execute message: %.200r", body)
             return Outcome.DONE
+        if submitted is not None and submitted.attempts == 0:
+            # The common case, the execution still as submitted: claim it without reading it
+            # first (the claim's condition checks that it is); otherwise read where it stands.
+            outcome = self._claim_and_run(submitted)
+            if outcome is not None:
+                return outcome
         try:
             execution = self.store.get(execution_id)
         except NotFoundError:
@@ -114,6 +121,10 @@ class ExecutionWorker:
             return Outcome.DONE
         if execution.status.finished:
             return Outcome.DONE  # a redelivery of a message already handled
+        return self._claim_and_run(execution) or self._not_claimed(execution_id)
+
+    def _claim_and_run(self, execution: Execution) -> Outcome | None:
+        """Claim and run the execution as read; None when the claim was refused."""
         reason = lost_reason(execution, epoch_s(), self.settings.lost_after_s)
         if reason:
             self._finish_failed(execution, reason)
@@ -129,8 +140,8 @@ class ExecutionWorker:
         except OwnerBusyError:
             return Outcome.BUSY
         if claimed is None:
-            return self._not_claimed(execution_id)
-        log_transition(execution_id, claimed.status.value, attempt=claimed.attempts)
+            return None
+        log_transition(claimed.execution_id, claimed.status.value, attempt=claimed.attempts)
         return self._run(claimed)
 
     def _not_claimed(self, execution_id: str) -> Outcome:
@@ -203,13 +214,20 @@ class ExecutionWorker:
             log_transition(execution.execution_id, ExecutionStatus.FAILED.value, error=reason)
 
 
-def _execution_id(body: str) -> str | None:
+def _parse(body: str | bytes) -> tuple[str | None, Execution | None]:
+    """Return the message's execution id and, when it carries one, the execution as submitted."""
     try:
         data = orjson.loads(body)
     except orjson.JSONDecodeError:
-        return None
+        return None, None
     value = data.get("execution_id") if isinstance(data, dict) else None
-    return value if isinstance(value, str) and value else None
+    if not isinstance(value, str) or not value:
+        return None, None
+    try:
+        submitted = Execution.model_validate(data.get("execution"))
+    except ValidationError:
+        return value, None
+    return value, submitted if submitted.execution_id == value else None
 
 
 def make_sandbox(settings: ExecutionSettings | None = None) -> Sandbox:

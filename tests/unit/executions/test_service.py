@@ -77,7 +77,7 @@ def test_a_claim_is_taken_once_and_the_result_is_stored_once(service, store):
     done = store.get(execution.execution_id)
     assert done.status == ExecutionStatus.COMPLETED and done.exit_code == 0
     assert list(done.timestamps) == ["QUEUED", "RUNNING", "COMPLETED"]
-    assert store.output(done) == ("1\n", "")
+    assert store.read(done.execution_id)[1:] == ("1\n", "")
     assert store.owner_counts(OWNER)[0] == 0
 
 
@@ -90,8 +90,11 @@ def test_a_lapsed_claim_is_taken_again_until_attempts_run_out(service, store):
     assert (
         store.claim(second, lease_s=30, max_attempts=2, max_running=4) is None
     )  # no attempts left
-    # The first attempt's late result cannot land over the second's claim.
-    assert not store.finish(first, ExecutionStatus.COMPLETED, stdout="stale")
+    # The first attempt's late result cannot land over the second's claim, nor its output
+    # over the second's.
+    assert store.finish(second, ExecutionStatus.COMPLETED, stdout="fresh\n", exit_code=0)
+    assert not store.finish(first, ExecutionStatus.COMPLETED, stdout="stale\n")
+    assert store.read(execution.execution_id)[1:] == ("fresh\n", "")
 
 
 def test_requeue_gives_the_execution_back_for_another_attempt(service, store):
@@ -111,7 +114,7 @@ def test_large_output_is_stored_in_pieces_and_read_back_whole(service, store):
         execution, ExecutionStatus.COMPLETED, stdout=stdout, stderr=stderr, truncated=True
     )
     done = store.get(execution.execution_id)
-    assert store.output(done) == (stdout, stderr)
+    assert store.read(done.execution_id)[1:] == (stdout, stderr)
     assert done.truncated
 
 

@@ -48,7 +48,7 @@ def test_a_message_runs_its_execution_and_the_result_is_stored(aws, service, sto
     assert (request.limits.timeout_s, request.limits.memory_mb) == (2, 128)
     done = store.get(execution.execution_id)
     assert done.status == ExecutionStatus.COMPLETED and done.execution_time_ms == 7
-    assert store.output(done) == ("5.166666666666667\n", "")
+    assert store.read(done.execution_id)[1:] == ("5.166666666666667\n", "")
     assert queue_depth(aws) == (0, 0)  # the message was deleted
     assert store.owner_counts(OWNER)[0] == 0
 
@@ -152,3 +152,12 @@ def test_an_owner_at_the_running_limit_waits_in_the_queue(aws, service, store, s
     assert worker.poll_once(wait_time_s=0) == 1
     assert queue_depth(aws) == (0, 2)
     assert worker.sandbox.requests == []
+
+
+def test_code_too_large_to_ride_in_the_message_is_read_from_the_table(aws, service, store):
+    worker = ExecutionWorker(ScriptedSandbox())
+    code = "\x01" * 60_000  # six characters each in JSON: past SQS's 256 KiB with the record
+    execution = submit(service, code=code)
+    assert worker.poll_once(wait_time_s=0) == 1
+    assert worker.sandbox.requests[0].code == code
+    assert store.get(execution.execution_id).status == ExecutionStatus.COMPLETED

@@ -72,6 +72,22 @@ def lost_reason(execution: Execution, now: int, lost_after_s: int) -> str | None
     return None
 
 
+# SQS takes 256 KiB per message; past this the message carries only the id.
+MAX_MESSAGE_BYTES = 200 * 1024
+
+
+def _message(execution: Execution) -> str:
+    """The execute message: the id and, when it fits, the execution as submitted, so that a
+    worker can claim it without reading it first (code whose JSON escapes make it too large
+    for SQS travels as the id alone)."""
+    body = orjson.dumps(
+        {"execution_id": execution.execution_id, "execution": execution.model_dump(mode="json")}
+    )
+    if len(body) > MAX_MESSAGE_BYTES:
+        body = orjson.dumps({"execution_id": execution.execution_id})
+    return body.decode()
+
+
 def _age_s(iso: str, now: int) -> float:
     return now - datetime.fromisoformat(iso.replace("Z", "+00:00")).timestamp()
 
@@ -142,7 +158,7 @@ class ExecutionService:
         try:
             self.sqs.send_message(
                 QueueUrl=self.settings.execute_queue_url,
-                MessageBody=orjson.dumps({"execution_id": execution.execution_id}).decode(),
+                MessageBody=_message(execution),
             )
         except AWS_ERRORS as error:
             # Nothing will run it: end it now so it does not hold the owner's limit.
@@ -167,13 +183,11 @@ class ExecutionService:
         interval = FAST_POLL_S
         while True:
             self._sleep(interval)
-            execution = self.store.get(execution.execution_id)
-            if execution.status.finished:
-                return self._public(execution)
+            current, stdout, stderr = self.store.read(execution.execution_id)
+            if current.status.finished:
+                return ExecutionPublic.of(current, stdout, stderr)
             if self._monotonic() + interval > deadline:
-                return ExecutionAccepted(
-                    execution_id=execution.execution_id, status=execution.status
-                )
+                return ExecutionAccepted(execution_id=current.execution_id, status=current.status)
             if self._monotonic() - started > FAST_POLL_FOR_S:
                 interval = min(interval * 1.5, MAX_POLL_S)
 
@@ -185,18 +199,12 @@ class ExecutionService:
         Raises:
             NotFoundError: no such execution, or another owner's (404).
         """
-        execution = self.store.get(execution_id, owner)
+        execution, stdout, stderr = self.store.read(execution_id, owner)
         if not execution.status.finished:
             reason = lost_reason(execution, epoch_s(), self.settings.lost_after_s)
             if reason and self.store.finish(execution, ExecutionStatus.FAILED, error=reason):
                 log_transition(execution_id, ExecutionStatus.FAILED.value, error=reason)
-            execution = self.store.get(execution_id, owner)
-        return self._public(execution)
-
-    def _public(self, execution: Execution) -> ExecutionPublic:
-        if not execution.status.finished:
-            return ExecutionPublic.of(execution, None, None)
-        stdout, stderr = self.store.output(execution)
+                execution, stdout, stderr = self.store.read(execution_id, owner)
         return ExecutionPublic.of(execution, stdout, stderr)
 
     # -- code sessions --------------------------------------------------------------------

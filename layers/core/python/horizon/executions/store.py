@@ -2,8 +2,9 @@
 
 Items (sk is always "record" except for output):
 - pk=`EXEC#{id}`: the execution (owner, status, code, limits, timestamps per state, attempt,
-  lease, result fields); sk=`out#{stream}#{n}`: its output in pieces under DynamoDB's 400 KB
-  item limit, written before the execution turns finished;
+  lease, result fields); sk=`out#{attempt}#{stream}#{n}`: its output in pieces under DynamoDB's
+  400 KB item limit, written before the record turns finished (the record is the commit point:
+  whoever sees it finished finds its output; a lapsed attempt's pieces have keys of their own);
 - pk=`SESSION#{id}`: a code session (owner, language, source code, version);
 - pk=`OWNER#{owner}`: `active`, how many of the owner's executions are QUEUED or RUNNING, and
   `running`, how many RUNNING.
@@ -22,7 +23,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from horizon.clock import epoch_s, now_iso
-from horizon.dynamo import AWS_ERRORS, Table, deserialize, error_code, serialize
+from horizon.dynamo import AWS_ERRORS, Table, batch_write, deserialize, error_code, serialize
 from horizon.errors import ConflictError, DependencyError, HorizonError, NotFoundError
 from horizon.executions.exceptions import OwnerBusyError, TooManyExecutionsError
 from horizon.executions.models import CodeSession, Execution, ExecutionStatus
@@ -47,6 +48,10 @@ def session_pk(session_id: str) -> str:
 
 def owner_pk(owner: str) -> str:
     return f"OWNER#{owner}"
+
+
+def _output_prefix(attempt: int) -> str:
+    return f"out#{attempt:03d}#"
 
 
 def _pieces(text: str) -> list[str]:
@@ -225,9 +230,10 @@ class ExecutionStore(Table):
     ) -> bool:
         """Store the result and move the execution from the state it was read in to `status`.
 
-        The output pieces, the state change and the owner's counter are written in one
-        transaction, on the condition that the execution is still as read (same status and
-        attempt), so only one ending is ever stored, with its own output.
+        The output pieces are written first, under keys of this attempt; then the state change
+        and the owner's counters move in one transaction, on the condition that the execution is
+        still as read (same status and attempt), so only one ending is ever stored, and a reader
+        that sees it finds its output.
 
         Returns:
             False when the execution had moved on (another ending won).
@@ -235,24 +241,27 @@ class ExecutionStore(Table):
         assert status.finished
         pk = execution_pk(execution.execution_id)
         expires_at = self._expires_at()
-        pieces = [
-            {
-                "Put": {
-                    "TableName": self._table,
-                    "Item": serialize(
-                        {
-                            "pk": pk,
-                            "sk": f"out#{stream}#{n:04d}",
-                            "attempt": execution.attempts,
-                            "text": piece,
-                            "expires_at": expires_at,
-                        }
-                    ),
+        batch_write(
+            self.client,
+            self._table,
+            (
+                {
+                    "PutRequest": {
+                        "Item": serialize(
+                            {
+                                "pk": pk,
+                                "sk": f"{_output_prefix(execution.attempts)}{stream}#{n:04d}",
+                                "text": piece,
+                                "expires_at": expires_at,
+                            }
+                        )
+                    }
                 }
-            }
-            for stream, text in (("stdout", stdout), ("stderr", stderr))
-            for n, piece in enumerate(_pieces(text))
-        ]
+                for stream, text in (("stdout", stdout), ("stderr", stderr))
+                for n, piece in enumerate(_pieces(text))
+            ),
+            "store the output",
+        )
         timestamps = {**execution.timestamps, status.value: now_iso()}
         values: dict[str, Any] = {
             ":status": status.value,
@@ -291,30 +300,49 @@ class ExecutionStore(Table):
         try:
             running = -1 if execution.status == ExecutionStatus.RUNNING else 0
             counter = self._count(execution.owner, active=-1, running=running)
-            self._transact("store the result", [update, counter, *pieces])
+            self._transact("store the result", [update, counter])
         except ConflictError:
             return False
         return True
 
-    def output(self, execution: Execution) -> tuple[str, str]:
-        """Return the finished execution's stdout and stderr."""
-        pk = execution_pk(execution.execution_id)
-        texts: dict[str, list[str]] = {stream: [] for stream in STREAMS}
+    def read(
+        self, execution_id: str, owner: str | None = None
+    ) -> tuple[Execution, str | None, str | None]:
+        """Return the execution with its stdout and stderr (None until it is finished).
+
+        One Query of the execution's partition: the record and its output pieces together.
+
+        Raises:
+            NotFoundError: no such execution (or, with `owner`, another owner's).
+        """
         request: dict[str, Any] = {
-            "KeyConditionExpression": "pk = :pk AND begins_with(sk, :out)",
-            "ExpressionAttributeValues": serialize({":pk": pk, ":out": "out#"}),
+            "KeyConditionExpression": "pk = :pk",
+            "ExpressionAttributeValues": serialize({":pk": execution_pk(execution_id)}),
             "ConsistentRead": True,
         }
+        record: dict[str, Any] | None = None
+        pieces: list[dict[str, Any]] = []
         while True:
-            page = self._call("query", "read the output", **request)
-            for item in page.get("Items", []):
-                piece = deserialize(item)
-                if piece.get("attempt") == execution.attempts:
-                    texts[piece["sk"].split("#")[1]].append(piece["text"])
+            page = self._call("query", "read the execution", **request)
+            for item in map(deserialize, page.get("Items", [])):
+                if item["sk"] == RECORD:
+                    record = item
+                else:
+                    pieces.append(item)
             if "LastEvaluatedKey" not in page:
                 break
             request["ExclusiveStartKey"] = page["LastEvaluatedKey"]
-        return "".join(texts["stdout"]), "".join(texts["stderr"])
+        if record is None or (owner is not None and record.get("owner") != owner):
+            raise NotFoundError(f"execution {execution_id} not found")
+        execution = Execution.model_validate(record)
+        if not execution.status.finished:
+            return execution, None, None
+        texts: dict[str, list[str]] = {stream: [] for stream in STREAMS}
+        prefix = _output_prefix(execution.attempts)
+        for piece in pieces:  # in key order: out#001#stderr#0000, …, out#001#stdout#0000, …
+            if piece["sk"].startswith(prefix):
+                texts[piece["sk"].split("#")[2]].append(piece["text"])
+        return execution, "".join(texts["stdout"]), "".join(texts["stderr"])
 
     def owner_counts(self, owner: str) -> tuple[int, int]:
         """Return how many of the owner's executions are unfinished, and how many running."""
