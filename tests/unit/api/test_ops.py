@@ -21,9 +21,11 @@ def test_health_ok_when_every_dependency_answers(client):
         "dynamodb:jobs",
         "dynamodb:entries",
         "dynamodb:connections",
+        "dynamodb:executions",
         "s3:uploads",
         "sqs:ingest",
         "sqs:notify",
+        "sqs:execute",
     }
     assert set(body["checks"].values()) == {"ok"}
 

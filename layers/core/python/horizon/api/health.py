@@ -9,6 +9,7 @@ from typing import Any
 
 from horizon import aws
 from horizon.dynamo import AWS_ERRORS, error_code
+from horizon.executions.settings import get_execution_settings
 from horizon.settings import get_settings
 
 logger = logging.getLogger(__name__)
@@ -19,17 +20,22 @@ DEFAULT_TIMEOUT_S = 3.0
 
 
 def _checks() -> dict[str, Callable[[], Any]]:
-    settings = get_settings()
+    settings, executions = get_settings(), get_execution_settings()
     dynamodb, s3, sqs = aws.client("dynamodb"), aws.client("s3"), aws.client("sqs")
     checks: dict[str, Callable[[], Any]] = {}
     for name, table in (
         ("jobs", settings.jobs_table),
         ("entries", settings.entries_table),
         ("connections", settings.connections_table),
+        ("executions", executions.executions_table),
     ):
         checks[f"dynamodb:{name}"] = lambda table=table: dynamodb.describe_table(TableName=table)
     checks["s3:uploads"] = lambda: s3.head_bucket(Bucket=settings.uploads_bucket)
-    for name, url in (("ingest", settings.ingest_queue_url), ("notify", settings.notify_queue_url)):
+    for name, url in (
+        ("ingest", settings.ingest_queue_url),
+        ("notify", settings.notify_queue_url),
+        ("execute", executions.execute_queue_url),
+    ):
         checks[f"sqs:{name}"] = lambda url=url: sqs.get_queue_attributes(
             QueueUrl=url, AttributeNames=["QueueArn"]
         )
