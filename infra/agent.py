@@ -7,11 +7,8 @@ deploy time; synth only fingerprints its files.
 
 from __future__ import annotations
 
-from pathlib import Path
-
-from aws_cdk import Fn, IgnoreMode
+from aws_cdk import Fn
 from aws_cdk import aws_ec2 as ec2
-from aws_cdk import aws_ecr_assets as ecr_assets
 from aws_cdk import aws_ecs as ecs
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
@@ -21,22 +18,9 @@ from constructs import Construct
 from horizon import wiring
 from infra import names
 from infra.functions import Resources
+from infra.images import arm64_image
 from infra.network import add_flow_logs
 
-ROOT = Path(__file__).resolve().parent.parent
-DOCKERFILE = "agent_task/Dockerfile"
-# Only what the Dockerfile copies goes into the build context (docker-style patterns).
-IMAGE_CONTEXT = [
-    "*",
-    "!agent_task",
-    "!layers",
-    "layers/*",
-    "!layers/core",
-    "!requirements.txt",
-    "!constraints.txt",
-    "**/__pycache__",
-    "**/*.pyc",
-]
 SCRATCH_VOLUME = "scratch"
 VPC_CIDR = "10.20.0.0/16"
 USER = "10001:10001"
@@ -158,13 +142,7 @@ class AgentTasks(Construct):
         self.container = self.task_definition.add_container(
             spec.key,
             container_name=spec.key,
-            image=ecs.ContainerImage.from_asset(
-                str(ROOT),
-                file=DOCKERFILE,
-                exclude=IMAGE_CONTEXT,
-                ignore_mode=IgnoreMode.DOCKER,
-                platform=ecr_assets.Platform.LINUX_ARM64,
-            ),
+            image=arm64_image("agent_task"),
             user=USER,
             readonly_root_filesystem=True,
             logging=ecs.LogDrivers.aws_logs(stream_prefix=spec.key, log_group=log_group),

@@ -19,12 +19,9 @@ deploy time; synth only fingerprints its files.
 
 from __future__ import annotations
 
-from pathlib import Path
-
-from aws_cdk import Aws, Duration, Fn, IgnoreMode, Stack
+from aws_cdk import Aws, Duration, Fn, Stack
 from aws_cdk import aws_applicationautoscaling as appscaling
 from aws_cdk import aws_cloudwatch as cloudwatch
-from aws_cdk import aws_ecr_assets as ecr_assets
 from aws_cdk import aws_ecs as ecs
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_logs as logs
@@ -35,23 +32,9 @@ from horizon import wiring
 from infra import names
 from infra.functions import Resources
 from infra.grants import grant_access
+from infra.images import arm64_image
 from infra.network import IsolatedNetwork, endpoint_policy
 
-ROOT = Path(__file__).resolve().parent.parent
-DOCKERFILE = "sandbox_task/Dockerfile"
-# Only what the Dockerfile copies goes into the build context (docker-style patterns).
-IMAGE_CONTEXT = [
-    "*",
-    "!sandbox_task",
-    "!layers",
-    "layers/*",
-    "!layers/core",
-    "!requirements.txt",
-    "!constraints.txt",
-    "**/__pycache__",
-    "**/*.pyc",
-    "**/.pytest_cache",
-]
 VPC_CIDR = "10.21.0.0/16"
 SCRATCH_VOLUME = "scratch"
 # Fargate has no user namespaces and admits no seccomp profile of ours: the runner isolates
@@ -199,13 +182,7 @@ class SandboxWorkers(Construct):
         container = task_definition.add_container(
             spec.key,
             container_name=spec.key,
-            image=ecs.ContainerImage.from_asset(
-                str(ROOT),
-                file=DOCKERFILE,
-                exclude=IMAGE_CONTEXT,
-                ignore_mode=IgnoreMode.DOCKER,
-                platform=ecr_assets.Platform.LINUX_ARM64,
-            ),
+            image=arm64_image("sandbox_task"),
             # The wiring's command, whatever the image's entry point: the same one the local
             # stack runs.
             entry_point=list(spec.command),

@@ -58,34 +58,21 @@ class Limits(BaseModel):
     output_bytes: int = Field(default=DEFAULT_OUTPUT_BYTES, ge=1, le=MAX_OUTPUT_BYTES)
 
 
-class ExecuteBody(BaseModel):
+class RunBody(Limits):
+    """How to run: stdin and the limits. `POST /code-sessions/{id}/run` (optional there: the
+    session's saved code runs) and the base of `POST /execute`."""
+
+    stdin: str = Field(default="", description="What the program reads on standard input")
+
+    def limits(self) -> Limits:
+        return Limits.model_validate(self.model_dump(include=set(Limits.model_fields)))
+
+
+class ExecuteBody(RunBody):
     """`POST /execute`."""
 
     language: str = Field(description=f"One of: {', '.join(LANGUAGES)}")
     code: str = Field(description="The program's source")
-    stdin: str = Field(default="", description="What the program reads on standard input")
-    timeout_s: float = Field(default=DEFAULT_TIMEOUT_S, gt=0, le=MAX_TIMEOUT_S)
-    memory_mb: int = Field(default=DEFAULT_MEMORY_MB, ge=32, le=MAX_MEMORY_MB)
-    output_bytes: int = Field(default=DEFAULT_OUTPUT_BYTES, ge=1, le=MAX_OUTPUT_BYTES)
-
-    def limits(self) -> Limits:
-        return Limits(
-            timeout_s=self.timeout_s, memory_mb=self.memory_mb, output_bytes=self.output_bytes
-        )
-
-
-class RunBody(BaseModel):
-    """`POST /code-sessions/{id}/run`: the session's saved code runs; these are optional."""
-
-    stdin: str = ""
-    timeout_s: float = Field(default=DEFAULT_TIMEOUT_S, gt=0, le=MAX_TIMEOUT_S)
-    memory_mb: int = Field(default=DEFAULT_MEMORY_MB, ge=32, le=MAX_MEMORY_MB)
-    output_bytes: int = Field(default=DEFAULT_OUTPUT_BYTES, ge=1, le=MAX_OUTPUT_BYTES)
-
-    def limits(self) -> Limits:
-        return Limits(
-            timeout_s=self.timeout_s, memory_mb=self.memory_mb, output_bytes=self.output_bytes
-        )
 
 
 class Execution(BaseModel):
