@@ -23,6 +23,8 @@ from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
 import orjson
+from aws_lambda_powertools import Logger
+from aws_lambda_powertools.logging.utils import copy_config_to_registered_loggers
 from pydantic import ValidationError
 
 from horizon.clock import epoch_s
@@ -246,7 +248,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--once", action="store_true", help="exit after one execution")
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s %(message)s")
+    # JSON logs like the functions': every transition a line with its execution id.
+    source = Logger(service="sandbox")
+    copy_config_to_registered_loggers(source_logger=source, include={"horizon", "sandbox_task"})
     stop = threading.Event()
     # ECS stops an idle task (scale-in) with SIGTERM: finish the poll, take nothing new.
     signal.signal(signal.SIGTERM, lambda *_: stop.set())

@@ -6,13 +6,14 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
+import sys
 import time
 from typing import Any
 
 import httpx
 import pytest
 
-from tests.integration.conftest import start_local_stack
+from tests.integration.conftest import ROOT, start_local_stack
 
 SNIPPET = (
     "import pandas as pd\n"
@@ -178,3 +179,40 @@ def test_a_sandbox_that_dies_mid_run_is_retried_and_the_execution_completes():
             os.kill(pid, signal.SIGKILL)
         body = wait_for_execution(stack.rest_url, run["execution_id"], timeout_s=40)
         assert (body["status"], body["stdout"]) == ("COMPLETED", "finished\n"), stack.logs()
+
+
+def test_the_fargate_entry_point_takes_one_execution_and_exits():
+    """`python -m sandbox_task.worker --once`, as each task of the warm pool runs it: plain
+    isolation, the queue and table of a running stack, one execution, exit 0."""
+    with start_local_stack(LOCAL_SANDBOX_WORKERS="0") as stack:
+        session = httpx.post(
+            f"{stack.rest_url}/code-sessions", json={"source_code": SNIPPET}, timeout=10
+        ).json()
+        runs = [
+            httpx.post(f"{stack.rest_url}/code-sessions/{session['session_id']}/run").json()
+            for _ in range(2)
+        ]
+        env = {
+            **os.environ,
+            **stack.env,
+            "SANDBOX_ISOLATION": "plain",
+            "PYTHONPATH": os.pathsep.join([str(ROOT), str(ROOT / "layers/core/python")]),
+        }
+        worker = subprocess.run(
+            [sys.executable, "-m", "sandbox_task.worker", "--once"],
+            env=env,
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=90,
+            check=False,
+        )
+        assert worker.returncode == 0, worker.stderr[-2000:]
+        states = [
+            httpx.get(f"{stack.rest_url}/executions/{run['execution_id']}").json()
+            for run in runs
+        ]
+        assert sorted(state["status"] for state in states) == ["COMPLETED", "QUEUED"]
+        done = next(state for state in states if state["status"] == "COMPLETED")
+        assert done["stdout"] == MEAN
+        assert f"execution {done['execution_id']} is COMPLETED" in worker.stderr + worker.stdout
