@@ -279,3 +279,13 @@ def test_an_owner_runs_at_most_max_running_at_once(service, store):
     store.finish(again, ExecutionStatus.COMPLETED, exit_code=0)
     store.finish(running[1], ExecutionStatus.COMPLETED, exit_code=0)
     assert store.owner_counts(OWNER) == (0, 0)
+
+
+def test_a_lapsed_attempts_large_output_never_mixes_into_the_winners(service, store):
+    execution = submit(service)
+    first = store.claim(execution, lease_s=-5, max_attempts=3, max_running=4)
+    second = store.claim(first, lease_s=30, max_attempts=3, max_running=4)
+    winner, loser = "w" * 100_000, "l" * 150_000  # both too large for the record
+    assert store.finish(second, ExecutionStatus.COMPLETED, stdout=winner, exit_code=0)
+    assert not store.finish(first, ExecutionStatus.COMPLETED, stdout=loser, stderr=loser)
+    assert store.read(execution.execution_id)[1:] == (winner, "")

@@ -2,9 +2,10 @@
 
 Items (sk is always "record" except for output):
 - pk=`EXEC#{id}`: the execution (owner, status, code, limits, timestamps per state, attempt,
-  lease, result fields); sk=`out#{attempt}#{stream}#{n}`: its output in pieces under DynamoDB's
-  400 KB item limit, written before the record turns finished (the record is the commit point:
-  whoever sees it finished finds its output; a lapsed attempt's pieces have keys of their own);
+  lease, result fields, and small output); sk=`out#{attempt}#{stream}#{n}`: larger output in
+  pieces under DynamoDB's 400 KB item limit, written before the record turns finished (the
+  record is the commit point: whoever sees it finished finds its output; a lapsed attempt's
+  pieces have keys of their own);
 - pk=`SESSION#{id}`: a code session (owner, language, source code, version);
 - pk=`OWNER#{owner}`: `active`, how many of the owner's executions are QUEUED or RUNNING, and
   `running`, how many RUNNING.
@@ -33,6 +34,9 @@ logger = logging.getLogger(__name__)
 
 RECORD = "record"
 STREAMS = ("stdout", "stderr")
+# Output up to this many characters (both streams) is stored inside the record (with code and
+# stdin capped at 64 KiB each, the record stays far below 400 KB); more goes in pieces.
+INLINE_OUTPUT_CHARS = 16 * 1024
 # Output is stored in pieces of at most this many characters (UTF-8: ≤ 4 bytes each, so a
 # piece stays under DynamoDB's 400 KB item limit with room for its keys).
 PIECE_CHARS = 90_000
@@ -230,38 +234,19 @@ class ExecutionStore(Table):
     ) -> bool:
         """Store the result and move the execution from the state it was read in to `status`.
 
-        The output pieces are written first, under keys of this attempt; then the state change
-        and the owner's counters move in one transaction, on the condition that the execution is
-        still as read (same status and attempt), so only one ending is ever stored, and a reader
-        that sees it finds its output.
+        Small output travels inside the record; larger output is written first in pieces under
+        keys of this attempt. Then the state change and the owner's counters move in one
+        transaction, on the condition that the execution is still as read (same status and
+        attempt), so only one ending is ever stored, and a reader that sees it finds its output.
 
         Returns:
             False when the execution had moved on (another ending won).
         """
         assert status.finished
         pk = execution_pk(execution.execution_id)
-        expires_at = self._expires_at()
-        batch_write(
-            self.client,
-            self._table,
-            (
-                {
-                    "PutRequest": {
-                        "Item": serialize(
-                            {
-                                "pk": pk,
-                                "sk": f"{_output_prefix(execution.attempts)}{stream}#{n:04d}",
-                                "text": piece,
-                                "expires_at": expires_at,
-                            }
-                        )
-                    }
-                }
-                for stream, text in (("stdout", stdout), ("stderr", stderr))
-                for n, piece in enumerate(_pieces(text))
-            ),
-            "store the output",
-        )
+        inline = len(stdout) + len(stderr) <= INLINE_OUTPUT_CHARS
+        if not inline:
+            self._put_pieces(pk, execution.attempts, stdout, stderr)
         timestamps = {**execution.timestamps, status.value: now_iso()}
         values: dict[str, Any] = {
             ":status": status.value,
@@ -269,15 +254,12 @@ class ExecutionStore(Table):
             ":attempt": execution.attempts,
             ":timestamps": timestamps,
             ":truncated": truncated,
-            ":pieces": {s: len(_pieces(t)) for s, t in (("stdout", stdout), ("stderr", stderr))},
         }
         names = {"#status": "status"}
-        sets = [
-            "#status = :status",
-            "timestamps = :timestamps",
-            "truncated = :truncated",
-            "output_pieces = :pieces",
-        ]
+        sets = ["#status = :status", "timestamps = :timestamps", "truncated = :truncated"]
+        if inline:
+            sets += ["stdout = :stdout", "stderr = :stderr"]
+            values.update({":stdout": stdout, ":stderr": stderr})
         for name, value in (
             ("exit_code", exit_code),
             ("error", error),
@@ -304,6 +286,30 @@ class ExecutionStore(Table):
         except ConflictError:
             return False
         return True
+
+    def _put_pieces(self, pk: str, attempt: int, stdout: str, stderr: str) -> None:
+        expires_at = self._expires_at()
+        batch_write(
+            self.client,
+            self._table,
+            (
+                {
+                    "PutRequest": {
+                        "Item": serialize(
+                            {
+                                "pk": pk,
+                                "sk": f"{_output_prefix(attempt)}{stream}#{n:04d}",
+                                "text": piece,
+                                "expires_at": expires_at,
+                            }
+                        )
+                    }
+                }
+                for stream, text in (("stdout", stdout), ("stderr", stderr))
+                for n, piece in enumerate(_pieces(text))
+            ),
+            "store the output",
+        )
 
     def read(
         self, execution_id: str, owner: str | None = None
@@ -337,6 +343,8 @@ class ExecutionStore(Table):
         execution = Execution.model_validate(record)
         if not execution.status.finished:
             return execution, None, None
+        if "stdout" in record:  # small output, inside the record
+            return execution, record["stdout"], record.get("stderr", "")
         texts: dict[str, list[str]] = {stream: [] for stream in STREAMS}
         prefix = _output_prefix(execution.attempts)
         for piece in pieces:  # in key order: out#001#stderr#0000, …, out#001#stdout#0000, …
