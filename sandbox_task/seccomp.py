@@ -113,6 +113,9 @@ DENIED: tuple[str, ...] = (
     "io_uring_enter",
     "io_uring_register",
     "userfaultfd",
+    # Anonymous files are memory outside RLIMIT_AS: a run could hold gigabytes in them.
+    "memfd_create",
+    "memfd_secret",
     "keyctl",
     "add_key",
     "request_key",
@@ -203,6 +206,8 @@ X86_64_SYSCALLS: dict[str, int] = {
     "kexec_file_load": 320,
     "bpf": 321,
     "userfaultfd": 323,
+    "memfd_create": 319,
+    "memfd_secret": 447,
 }
 
 AARCH64_SYSCALLS: dict[str, int] = {
@@ -245,6 +250,8 @@ AARCH64_SYSCALLS: dict[str, int] = {
     "finit_module": 273,
     "bpf": 280,
     "userfaultfd": 282,
+    "memfd_create": 279,
+    "memfd_secret": 447,
     "kexec_file_load": 294,
 }
 

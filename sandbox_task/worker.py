@@ -76,6 +76,9 @@ class ExecutionWorker:
         self._store = store
         self._sqs = sqs
         self.settings = settings or get_execution_settings()
+        # Runs handed to the sandbox (a single-use task exits after one; messages it only
+        # looked at, busy owners or redeliveries, do not count).
+        self.runs = 0
 
     # -- the queue ------------------------------------------------------------------------
 
@@ -91,15 +94,22 @@ class ExecutionWorker:
         ).get("Messages", [])
         for message in messages:
             outcome = self.handle(message["Body"])
+            receipt = message["ReceiptHandle"]
             if outcome == Outcome.DONE:
-                self.sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"])
-            elif outcome in (Outcome.RETRY, Outcome.BUSY):
-                delay = self.settings.busy_retry_s if outcome == Outcome.BUSY else 0
+                self.sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=receipt)
+            elif outcome == Outcome.RETRY:
                 self.sqs.change_message_visibility(
-                    QueueUrl=queue_url,
-                    ReceiptHandle=message["ReceiptHandle"],
-                    VisibilityTimeout=delay,
+                    QueueUrl=queue_url, ReceiptHandle=receipt, VisibilityTimeout=0
                 )
+            elif outcome == Outcome.BUSY:
+                # Sent again with a delay rather than made visible later: waiting for the owner's
+                # other runs must not count as failed receives, which would end in the DLQ.
+                self.sqs.send_message(
+                    QueueUrl=queue_url,
+                    MessageBody=message["Body"],
+                    DelaySeconds=self.settings.busy_retry_s,
+                )
+                self.sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=receipt)
         return len(messages)
 
     # -- one message ----------------------------------------------------------------------
@@ -129,8 +139,7 @@ class ExecutionWorker:
         """Claim and run the execution as read; None when the claim was refused."""
         reason = lost_reason(execution, epoch_s(), self.settings.lost_after_s)
         if reason:
-            self._finish_failed(execution, reason)
-            return Outcome.DONE
+            return self._finish_failed(execution, reason)
         lease_s = execution.limits.timeout_s + self.settings.lease_grace_s
         try:
             claimed = self.store.claim(
@@ -155,11 +164,10 @@ class ExecutionWorker:
         ):
             return Outcome.LATER  # another worker runs it; come back if that one vanishes
         if execution.attempts >= self.settings.max_attempts:
-            self._finish_failed(
+            return self._finish_failed(
                 execution,
                 f"the sandbox worker stopped during the run ({execution.attempts} attempts)",
             )
-            return Outcome.DONE
         return Outcome.RETRY  # it changed under us (requeued): try again
 
     def _run(self, execution: Execution) -> Outcome:
@@ -173,6 +181,7 @@ class ExecutionWorker:
                 output_bytes=execution.limits.output_bytes,
             ),
         )
+        self.runs += 1
         try:
             result = self.sandbox.run(request)
         except SandboxError as error:
@@ -184,10 +193,9 @@ class ExecutionWorker:
                 extra={"execution_id": execution.execution_id},
             )
             if execution.attempts >= self.settings.max_attempts:
-                self._finish_failed(
+                return self._finish_failed(
                     execution, f"the sandbox failed {execution.attempts} times; not retried again"
                 )
-                return Outcome.DONE
             if self.store.requeue(execution):
                 log_transition(execution.execution_id, ExecutionStatus.QUEUED.value, retry=True)
             return Outcome.RETRY
@@ -211,9 +219,13 @@ class ExecutionWorker:
             )
         return Outcome.DONE
 
-    def _finish_failed(self, execution: Execution, reason: str) -> None:
-        if self.store.finish(execution, ExecutionStatus.FAILED, error=reason):
-            log_transition(execution.execution_id, ExecutionStatus.FAILED.value, error=reason)
+    def _finish_failed(self, execution: Execution, reason: str) -> Outcome:
+        """End the execution FAILED; if it moved on meanwhile, leave its message to come back
+        (whatever it is now decides then)."""
+        if not self.store.finish(execution, ExecutionStatus.FAILED, error=reason):
+            return Outcome.RETRY
+        log_transition(execution.execution_id, ExecutionStatus.FAILED.value, error=reason)
+        return Outcome.DONE
 
 
 def _parse(body: str | bytes) -> tuple[str | None, Execution | None]:
@@ -244,7 +256,7 @@ def make_sandbox(settings: ExecutionSettings | None = None) -> Sandbox:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """The Fargate task: start the fork server, then handle one execution (`--once`) or many."""
+    """The Fargate task: start the fork server, then run one execution (`--once`) or many."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--once", action="store_true", help="exit after one execution")
     args = parser.parse_args(argv)
@@ -258,12 +270,12 @@ def main(argv: list[str] | None = None) -> int:
         worker = ExecutionWorker(sandbox)
         while not stop.is_set():
             try:
-                handled = worker.poll_once()
+                worker.poll_once()
             except (HorizonError, *AWS_ERRORS):
                 logger.exception("polling the execute queue failed; retrying")
                 stop.wait(1.0)
                 continue
-            if handled and args.once:
+            if args.once and worker.runs:
                 break
     return 0
 

@@ -86,20 +86,29 @@ def test_execute_answers_202_when_the_result_is_late(client, tenants, monkeypatc
         ({"language": "python", "code": "1", "timeout_s": 3600}, 422, None),
         ({"language": "python", "code": "1", "memory_mb": 0}, 422, None),
         ({"language": "python"}, 422, None),
-        ({"language": "python", "code": "1", "network": True}, None, None),
+        ({"language": "python", "code": "1", "timeout_s": 0.001}, 422, None),
+        # No switch widens the sandbox: an unknown field is refused, not ignored.
+        ({"language": "python", "code": "1", "network": True}, 422, "network"),
     ],
 )
 def test_bad_execute_requests(client, tenants, monkeypatch, body, status, detail):
     monkeypatch.setenv("EXECUTE_WAIT_S", "0.01")
     reset_execution_settings()
     response = client.post("/execute", json=body, headers=auth(TOKEN_A))
-    if status is None:
-        # Unknown fields such as a network switch change nothing: the run is queued as usual.
-        assert response.status_code == 202
-        return
     assert response.status_code == status, response.text
     if detail:
-        assert detail in response.json()["detail"]
+        assert detail in str(response.json()["detail"])
+
+
+def test_code_with_a_lone_surrogate_is_refused_with_422(client, tenants):
+    raw = b'{"language": "python", "code": "print(1)\\ud800"}'
+    response = client.post(
+        "/execute",
+        content=raw,
+        headers={**auth(TOKEN_A), "content-type": "application/json"},
+    )
+    assert response.status_code == 422, response.text
+    assert "not valid Unicode" in response.json()["detail"]
 
 
 def test_too_many_unfinished_executions_get_429_with_retry_after(client, tenants, monkeypatch):

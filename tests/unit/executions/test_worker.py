@@ -77,6 +77,14 @@ def test_a_sandbox_failure_requeues_and_the_next_delivery_runs_it(aws, service, 
     done = store.get(execution.execution_id)
     assert (done.status, done.attempts) == (ExecutionStatus.COMPLETED, 2)
     assert list(done.timestamps) == ["QUEUED", "RUNNING", "COMPLETED"]
+    assert [(t.status.value, t.attempt) for t in done.transitions] == [
+        ("QUEUED", 0),
+        ("RUNNING", 1),
+        ("QUEUED", 1),
+        ("RUNNING", 2),
+        ("COMPLETED", 2),
+    ]
+    assert done.timestamps["QUEUED"] == done.transitions[2].at  # waiting counts from the retry
 
 
 def test_sandbox_failures_end_in_failed_after_the_last_attempt(aws, service, store, worker):
@@ -146,12 +154,18 @@ def test_an_owner_at_the_running_limit_waits_in_the_queue(aws, service, store, s
     body = orjson.dumps({"execution_id": waiting.execution_id})
     assert worker.handle(body) == Outcome.BUSY
     assert store.get(waiting.execution_id).status == ExecutionStatus.QUEUED
-    # Through the queue: the message of the first execution is LATER, the waiting one BUSY;
-    # both stay on the queue, the waiting one hidden for EXECUTIONS_BUSY_RETRY_S.
-    assert worker.poll_once(wait_time_s=0) == 1
-    assert worker.poll_once(wait_time_s=0) == 1
-    assert queue_depth(aws) == (0, 2)
+    # Through the queue: the message of the first execution is LATER (left invisible), the
+    # waiting one BUSY: sent again with a delay, so waiting never counts toward the DLQ.
+    for _ in range(2):
+        assert worker.poll_once(wait_time_s=0) == 1
+    attributes = aws.sqs.get_queue_attributes(
+        QueueUrl=get_execution_settings().execute_queue_url,
+        AttributeNames=["All"],
+    )["Attributes"]
+    assert attributes["ApproximateNumberOfMessagesNotVisible"] == "1"
+    assert attributes["ApproximateNumberOfMessagesDelayed"] == "1"
     assert worker.sandbox.requests == []
+    assert worker.runs == 0
 
 
 def test_code_too_large_to_ride_in_the_message_is_read_from_the_table(aws, service, store):

@@ -140,6 +140,7 @@ DENIED_CALLS = [
     ("bpf", 0x7FFF, 0, 0),  # unknown command: EINVAL
     ("io_uring_setup", 0, 0),  # EFAULT / EINVAL
     ("userfaultfd", 0x7FFF),  # unknown flags: EINVAL
+    ("memfd_create", 0, 0x7FFF),  # NULL name, unknown flags: EFAULT / EINVAL
     ("keyctl", 0x7FFF, 0, 0, 0, 0),  # unknown operation: EOPNOTSUPP
     ("add_key", 0, 0, 0, 0, 0),
     ("request_key", 0, 0, 0, 0),

@@ -135,13 +135,15 @@ NOTIFY_QUEUE = QueueSpec(
     max_receive_count=10,
 )
 # Executions wait here for a sandbox worker. The visibility timeout covers the longest run
-# (contract.MAX_TIMEOUT_S) with room for the worker's start and its writes; a worker that
-# vanishes leaves the message to come back, and the second attempt ends the execution.
+# (MAX_TIMEOUT_S, 60 s) with room for the worker's start and its writes; a worker that vanishes
+# leaves the message to come back for another attempt. Attempts are counted on the execution
+# itself (EXECUTIONS_MAX_ATTEMPTS), so receives are allowed generously: a message that another
+# worker still holds comes back a few times without reaching the DLQ.
 EXECUTE_QUEUE = QueueSpec(
     key="execute",
     env="EXECUTE_QUEUE_URL",
     visibility_timeout_s=120,
-    max_receive_count=3,
+    max_receive_count=10,
 )
 QUEUES: tuple[QueueSpec, ...] = (INGEST_QUEUE, NOTIFY_QUEUE, EXECUTE_QUEUE)
 

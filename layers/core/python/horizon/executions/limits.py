@@ -5,6 +5,8 @@ Plain numbers without imports, shared by the API (validation) and `sandbox_task.
 
 from __future__ import annotations
 
+# Shorter deadlines than this would pass while the run is still being set up.
+MIN_TIMEOUT_S = 0.1
 DEFAULT_TIMEOUT_S = 10.0
 MAX_TIMEOUT_S = 60.0
 DEFAULT_MEMORY_MB = 512

@@ -6,7 +6,7 @@ import re
 from enum import StrEnum
 from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from horizon.executions.limits import (
     DEFAULT_MEMORY_MB,
@@ -15,6 +15,7 @@ from horizon.executions.limits import (
     MAX_MEMORY_MB,
     MAX_OUTPUT_BYTES,
     MAX_TIMEOUT_S,
+    MIN_TIMEOUT_S,
 )
 
 # The languages the sandbox runs, each with the code a new session starts from. Python comes
@@ -53,14 +54,17 @@ class ExecutionStatus(StrEnum):
 class Limits(BaseModel):
     """What a run may use; a request can lower the defaults or raise them up to the caps."""
 
-    timeout_s: float = Field(default=DEFAULT_TIMEOUT_S, gt=0, le=MAX_TIMEOUT_S)
+    timeout_s: float = Field(default=DEFAULT_TIMEOUT_S, ge=MIN_TIMEOUT_S, le=MAX_TIMEOUT_S)
     memory_mb: int = Field(default=DEFAULT_MEMORY_MB, ge=32, le=MAX_MEMORY_MB)
     output_bytes: int = Field(default=DEFAULT_OUTPUT_BYTES, ge=1, le=MAX_OUTPUT_BYTES)
 
 
 class RunBody(Limits):
     """How to run: stdin and the limits. `POST /code-sessions/{id}/run` (optional there: the
-    session's saved code runs) and the base of `POST /execute`."""
+    session's saved code runs) and the base of `POST /execute`. Unknown fields are refused
+    (422): a request cannot believe it switched something on, such as network access."""
+
+    model_config = ConfigDict(extra="forbid")
 
     stdin: str = Field(default="", description="What the program reads on standard input")
 
@@ -75,6 +79,14 @@ class ExecuteBody(RunBody):
     code: str = Field(description="The program's source")
 
 
+class Transition(BaseModel):
+    """One state change: into `status` at `at` (ISO 8601 UTC), on run attempt `attempt`."""
+
+    status: ExecutionStatus
+    at: str
+    attempt: int = 0
+
+
 class Execution(BaseModel):
     """An execution as stored (without its output, which lives in items of its own)."""
 
@@ -87,6 +99,7 @@ class Execution(BaseModel):
     limits: Limits
     session_id: str | None = None
     timestamps: dict[str, str] = Field(default_factory=dict)
+    transitions: list[Transition] = Field(default_factory=list)
     attempts: int = 0
     lease_until: int | None = None
     exit_code: int | None = None
@@ -110,7 +123,11 @@ class ExecutionPublic(BaseModel):
     language: str
     session_id: str | None = None
     timestamps: dict[str, str] = Field(
-        description="When the execution entered each state it went through (ISO 8601 UTC)"
+        description="When the execution last entered each state it went through (ISO 8601 UTC)"
+    )
+    transitions: list[Transition] = Field(
+        description="Every state change in order, with the run attempt (a sandbox failure "
+        "sends an execution back to QUEUED for another attempt)"
     )
     stdout: str | None = None
     stderr: str | None = None
@@ -129,6 +146,7 @@ class ExecutionPublic(BaseModel):
             language=execution.language,
             session_id=execution.session_id,
             timestamps=execution.timestamps,
+            transitions=execution.transitions,
             stdout=stdout,
             stderr=stderr,
             exit_code=execution.exit_code,
@@ -140,6 +158,8 @@ class ExecutionPublic(BaseModel):
 
 class SessionCreate(BaseModel):
     """`POST /code-sessions`: without `source_code` the language's template is used."""
+
+    model_config = ConfigDict(extra="forbid")
 
     language: str = "python"
     source_code: str | None = None

@@ -31,6 +31,7 @@ from horizon.executions.models import (
     Limits,
     SessionCreate,
     SessionPatch,
+    Transition,
 )
 from horizon.executions.settings import ExecutionSettings, get_execution_settings
 from horizon.executions.store import ExecutionStore
@@ -143,6 +144,7 @@ class ExecutionService:
             raise InvalidRequestError("code is empty")
         self._check_size("code", code, self.settings.max_code_bytes)
         self._check_size("stdin", stdin, self.settings.max_stdin_bytes)
+        queued_at = now_iso()
         execution = Execution(
             execution_id=str(uuid.uuid4()),
             owner=owner,
@@ -152,7 +154,8 @@ class ExecutionService:
             stdin=stdin,
             limits=limits,
             session_id=session_id,
-            timestamps={ExecutionStatus.QUEUED.value: now_iso()},
+            timestamps={ExecutionStatus.QUEUED.value: queued_at},
+            transitions=[Transition(status=ExecutionStatus.QUEUED, at=queued_at)],
         )
         self.store.create(execution, self.settings.max_active_per_owner)
         try:
@@ -275,6 +278,11 @@ class ExecutionService:
 
     @staticmethod
     def _check_size(name: str, text: str, limit: int) -> None:
-        size = len(text.encode("utf-8", "surrogatepass"))
+        try:
+            size = len(text.encode("utf-8"))
+        except UnicodeEncodeError as error:  # a lone surrogate from a JSON \ud800 escape
+            raise InvalidRequestError(
+                f"{name} is not valid Unicode text (character {error.start})"
+            ) from error
         if size > limit:
             raise PayloadTooLargeError(f"{name} is {size} bytes; the limit is {limit}")

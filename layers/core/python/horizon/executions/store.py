@@ -1,7 +1,8 @@
 """The executions table adapter: executions, their output, code sessions, owners' counters.
 
 Items (sk is always "record" except for output):
-- pk=`EXEC#{id}`: the execution (owner, status, code, limits, timestamps per state, attempt,
+- pk=`EXEC#{id}`: the execution (owner, status, code, limits, timestamps per state, every
+  transition, attempt,
   lease, result fields, and small output); sk=`out#{attempt}#{stream}#{n}`: larger output in
   pieces under DynamoDB's 400 KB item limit, written before the record turns finished (the
   record is the commit point: whoever sees it finished finds its output; a lapsed attempt's
@@ -27,7 +28,7 @@ from horizon.clock import epoch_s, now_iso
 from horizon.dynamo import AWS_ERRORS, Table, batch_write, deserialize, error_code, serialize
 from horizon.errors import ConflictError, DependencyError, HorizonError, NotFoundError
 from horizon.executions.exceptions import OwnerBusyError, TooManyExecutionsError
-from horizon.executions.models import CodeSession, Execution, ExecutionStatus
+from horizon.executions.models import CodeSession, Execution, ExecutionStatus, Transition
 from horizon.executions.settings import get_execution_settings
 
 logger = logging.getLogger(__name__)
@@ -54,12 +55,23 @@ def owner_pk(owner: str) -> str:
     return f"OWNER#{owner}"
 
 
+# Every state change is appended to the record's `transitions` list.
+APPEND_TRANSITION = (
+    "transitions = list_append(if_not_exists(transitions, :no_transitions), :transition)"
+)
+
+
+def _appended(transition: Transition) -> dict[str, Any]:
+    """The expression values of APPEND_TRANSITION."""
+    return {":transition": [transition.model_dump(mode="json")], ":no_transitions": []}
+
+
 def _output_prefix(attempt: int) -> str:
     return f"out#{attempt:03d}#"
 
 
 def _pieces(text: str) -> list[str]:
-    return [text[i : i + PIECE_CHARS] for i in range(0, len(text), PIECE_CHARS)] or []
+    return [text[i : i + PIECE_CHARS] for i in range(0, len(text), PIECE_CHARS)]
 
 
 class ExecutionStore(Table):
@@ -144,13 +156,17 @@ class ExecutionStore(Table):
         Raises:
             OwnerBusyError: the owner has `max_running` executions running; try later.
         """
-        now = epoch_s()
+        now, at = epoch_s(), now_iso()
+        transition = Transition(
+            status=ExecutionStatus.RUNNING, at=at, attempt=execution.attempts + 1
+        )
         claimed = execution.model_copy(
             update={
                 "status": ExecutionStatus.RUNNING,
                 "attempts": execution.attempts + 1,
                 "lease_until": now + int(lease_s),
-                "timestamps": {**execution.timestamps, ExecutionStatus.RUNNING.value: now_iso()},
+                "timestamps": {**execution.timestamps, ExecutionStatus.RUNNING.value: at},
+                "transitions": [*execution.transitions, transition],
             }
         )
         values: dict[str, Any] = {
@@ -159,6 +175,7 @@ class ExecutionStore(Table):
             ":previous": execution.attempts,
             ":lease": claimed.lease_until,
             ":timestamps": claimed.timestamps,
+            **_appended(transition),
         }
         if execution.status == ExecutionStatus.QUEUED:
             condition = "#status = :queued AND attempts = :previous"
@@ -177,7 +194,7 @@ class ExecutionStore(Table):
                 "Key": self._key(execution_pk(execution.execution_id)),
                 "UpdateExpression": (
                     "SET #status = :running, attempts = :attempt, lease_until = :lease, "
-                    "timestamps = :timestamps"
+                    f"timestamps = :timestamps, {APPEND_TRANSITION}"
                 ),
                 "ConditionExpression": condition,
                 "ExpressionAttributeNames": {"#status": "status"},
@@ -196,18 +213,27 @@ class ExecutionStore(Table):
         Returns:
             False when the claim was no longer this attempt's.
         """
+        transition = Transition(
+            status=ExecutionStatus.QUEUED, at=now_iso(), attempt=execution.attempts
+        )
         update = {
             "Update": {
                 "TableName": self._table,
                 "Key": self._key(execution_pk(execution.execution_id)),
-                "UpdateExpression": "SET #status = :queued REMOVE lease_until",
+                # QUEUED's time is the new one: how long it waits is counted from here.
+                "UpdateExpression": (
+                    f"SET #status = :queued, timestamps.#queued = :at, {APPEND_TRANSITION} "
+                    "REMOVE lease_until"
+                ),
                 "ConditionExpression": "#status = :running AND attempts = :attempt",
-                "ExpressionAttributeNames": {"#status": "status"},
+                "ExpressionAttributeNames": {"#status": "status", "#queued": "QUEUED"},
                 "ExpressionAttributeValues": serialize(
                     {
                         ":queued": ExecutionStatus.QUEUED.value,
                         ":running": ExecutionStatus.RUNNING.value,
                         ":attempt": execution.attempts,
+                        ":at": transition.at,
+                        **_appended(transition),
                     }
                 ),
             }
@@ -247,8 +273,10 @@ class ExecutionStore(Table):
         inline = len(stdout) + len(stderr) <= INLINE_OUTPUT_CHARS
         if not inline:
             self._put_pieces(pk, execution.attempts, stdout, stderr)
-        timestamps = {**execution.timestamps, status.value: now_iso()}
+        transition = Transition(status=status, at=now_iso(), attempt=execution.attempts)
+        timestamps = {**execution.timestamps, status.value: transition.at}
         values: dict[str, Any] = {
+            **_appended(transition),
             ":status": status.value,
             ":from": execution.status.value,
             ":attempt": execution.attempts,
@@ -256,7 +284,12 @@ class ExecutionStore(Table):
             ":truncated": truncated,
         }
         names = {"#status": "status"}
-        sets = ["#status = :status", "timestamps = :timestamps", "truncated = :truncated"]
+        sets = [
+            "#status = :status",
+            "timestamps = :timestamps",
+            "truncated = :truncated",
+            APPEND_TRANSITION,
+        ]
         if inline:
             sets += ["stdout = :stdout", "stderr = :stderr"]
             values.update({":stdout": stdout, ":stderr": stderr})
