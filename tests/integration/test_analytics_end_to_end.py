@@ -73,8 +73,28 @@ def test_the_three_questions_through_the_local_stack(local_stack):
         },
     )
     assert answer["windows"] == [
-        {"start": "2026-11-22T10:00:00.000Z", "end": "2026-11-22T10:10:00.000Z", "count": 2}
+        {
+            "start": "2026-11-22T10:00:00.000Z",
+            "end": "2026-11-22T10:10:00.000Z",
+            "count": 2,
+            "value": 2,
+        }
     ]
+
+    # Any metric per window, and after each deployment, from the rollups.
+    timed = {"job_ids": [app], "field": "response_time_ms", "filter": {"api_id": "api-123"}}
+    answer = _query(url, {**timed, "metric": "avg", "window": {"size": "10m"}})
+    assert [(w["start"], w["count"], w["value"]) for w in answer["windows"]] == [
+        ("2026-11-22T10:00:00.000Z", 4, 172.5)
+    ]
+    assert answer["source"] == "aggregates"
+    relative_to = {"job_ids": [deploys], "duration": "5m"}
+    answer = _query(url, {**timed, "metric": "p95", "relative_to": relative_to})
+    assert [(r["anchor"]["version_id"], r["count"], r["value"]) for r in answer["rows"]] == [
+        ("version-v1", 4, 300),
+        ("version-v2", 0, None),
+    ]
+    assert (answer["value"], answer["n"], answer["source"]) == (300, 4, "aggregates")
 
     answer = _query(
         url,

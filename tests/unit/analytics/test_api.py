@@ -103,7 +103,14 @@ def test_another_owners_job_is_invisible(client, tenants, job_a) -> None:
         ({"metric": "count", "filter": {"timestamp": {"from": "2026-11-22"}}}, "ISO 8601"),
         ({"metric": "count", "filter": {"http_status": {"in": []}}}, "non-empty list"),
         ({"metric": "count", "filter": {"level": {"x": 1}}}, "unknown operator 'x'"),
-        ({"metric": "sum", "field": "x", "window": {"size": "1m"}}, "take metric 'count'"),
+        (
+            {"metric": "p95", "field": "level", "window": {"size": "1m"}},
+            "field 'level' is not numeric",
+        ),
+        (
+            {"metric": "avg", "field": "timestamp", "relative_to": {"duration": "5m"}},
+            "field 'timestamp' is not numeric",
+        ),
         ({"metric": "count", "top": 3}, "'top' needs a 'window'"),
         ({"metric": "count", "relative_to": {"duration": "0s"}}, "relative_to duration"),
         ({"metric": "count", "bogus": 1}, "Extra inputs are not permitted"),

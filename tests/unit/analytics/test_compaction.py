@@ -9,11 +9,13 @@ from __future__ import annotations
 import io
 from typing import Any
 
+import orjson
 import pytest
 
 from horizon.analytics import AggregateStore, QueryBody, QueryService, SegmentAggregator
 from horizon.analytics.aggregator import PARTS
 from horizon.analytics.compaction import merge_payloads
+from horizon.analytics.store import _decode, _encode
 from horizon.errors import DependencyError
 from horizon.ingest import IngestOutcome, continuation_body, validate_line
 from horizon.ingest.reader import iter_lines
@@ -41,6 +43,7 @@ ALL_QUERIES = [
     {"metric": "sum", "field": "response_time_ms"},
     {"metric": "max", "field": "response_time_ms", "filter": {"http_status": {"in": [200, 404]}}},
     {"metric": "count", "filter": {"event_type": {"ne": "login_failure"}}},
+    {"metric": "p95", "field": "response_time_ms", "window": {"size": "10m"}, "top": 3},
 ]
 
 
@@ -49,7 +52,7 @@ def answers(job_id: str, use_aggregates: bool = True) -> list[tuple[Any, ...]]:
     found = []
     for query in ALL_QUERIES:
         answer = service.run(OWNER, QueryBody.model_validate({**query, "job_ids": [job_id]}))
-        rows = [(r.count, r.start) for r in answer.rows] if answer.rows else None
+        rows = [(r.count, r.start, r.value) for r in answer.rows] if answer.rows else None
         found.append((answer.source, answer.value, answer.n, answer.windows, rows))
     return found
 
@@ -125,7 +128,11 @@ def test_merging_segments_equals_aggregating_the_whole_range(data) -> None:
     segments.append(current.finish(line.number, line.end_offset))
     expected = whole.finish(line.number, line.end_offset)
     for part in PARTS:
-        assert merge_payloads(part, [s.parts[part] for s in segments]) == expected.parts[part]
+        merged = merge_payloads(part, [s.parts[part] for s in segments])
+        assert merged == merge_payloads(part, [expected.parts[part]])
+        # Through JSON, as stored: the same.
+        stored = [orjson.loads(orjson.dumps(s.parts[part])) for s in segments]
+        assert merge_payloads(part, stored) == merged
 
 
 @pytest.mark.parametrize("stale", ["lines", "valid"])
@@ -137,13 +144,14 @@ def test_a_compacted_item_with_stale_counts_is_ignored(aws, job_id, stale) -> No
     store = AggregateStore()
     first = store._query(f"{OWNER}#{job_id}#AR")
     wrong = min(first, key=lambda i: int(i["line"]["N"]))
+    merged = merge_payloads("R", [_decode("R", wrong["blob"]["B"])])
     item = {
         "pk": {"S": f"{OWNER}#{job_id}#AJR"},
         "line": {"N": "0"},
         "lines": {"N": str(job.counts.lines)},
         "valid": {"N": str(job.counts.valid)},
         "chunks": {"N": "1"},
-        "blob": wrong["blob"],
+        "blob": {"B": _encode("R", merged)},
     }
     # With the job's counts on it, the wrong item would be believed: the check is what matters.
     aws.dynamodb.put_item(TableName=table, Item=item)
@@ -204,3 +212,17 @@ def test_a_part_too_large_for_one_item_is_chunked_and_still_exact(aws, job_id, m
         Key={"pk": {"S": f"{OWNER}#{job_id}#AJR"}, "line": {"N": "1"}},
     )
     assert answers(job_id) == reference
+
+
+def test_segments_of_another_layout_are_not_read(aws, job_id) -> None:
+    reference = answers(job_id, use_aggregates=False)
+    drop_compacted(aws, job_id)
+    table = get_settings().entries_table
+    (item,) = [i for i in AggregateStore()._query(f"{OWNER}#{job_id}#AR") if i["line"]["N"] == "0"]
+    # As an older ingest wrote it: no layout marker. The chain breaks; the entries answer.
+    del item["format"]
+    aws.dynamodb.put_item(TableName=table, Item=item)
+    found = answers(job_id)
+    assert _rest(found) == _rest(reference)
+    rollup_questions = [a[0] for q, a in zip(ALL_QUERIES, found, strict=True) if "field" in q]
+    assert set(rollup_questions) == {"entries"}

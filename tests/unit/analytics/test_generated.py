@@ -9,7 +9,7 @@ from datetime import datetime
 
 import pytest
 
-from horizon.analytics import QueryBody, QueryService
+from horizon.analytics import QueryAnswer, QueryBody, QueryService
 from horizon.analytics.compute import iso_ms
 from tests.unit.analytics.conftest import OWNER
 from tests.unit.analytics.generated import best_sliding, generate, nearest_rank
@@ -121,3 +121,86 @@ def test_counts_with_other_filters(generated, ask) -> None:
     assert ask(query, "aggregates").value == expected
     query = {"job_ids": [job], "metric": "count", "filter": {"level": "INFO"}}
     assert ask(query, "entries").value == len(truth)
+
+
+def planned(query: dict, source: str) -> QueryAnswer:
+    """The planner's answer alone (the entries' reference costs a full read each time)."""
+    answer = QueryService().run(OWNER, QueryBody.model_validate(query))
+    assert answer.source == source
+    return answer
+
+
+def _response_times(truth: list[dict], api_id: str) -> list[tuple[int, float]]:
+    """(instant, response_time_ms) of the rows of one api that have one, in time order."""
+    return sorted(
+        (r["ms"], r["response_time_ms"])
+        for r in truth
+        if r.get("api_id") == api_id and "response_time_ms" in r
+    )
+
+
+RT = {"field": "response_time_ms", "filter": {"api_id": "api-2"}}
+
+
+def test_average_per_clock_window(generated, ask) -> None:
+    job, truth = generated
+    timed = _response_times(truth, "api-2")
+    by_window: dict[int, list[float]] = {}
+    for instant, value in timed:
+        by_window.setdefault(instant // TEN_MINUTES, []).append(value)
+    ranked = sorted(
+        ((math.fsum(vs) / len(vs), k, len(vs)) for k, vs in by_window.items()),
+        key=lambda item: (-item[0], item[1]),
+    )[:3]
+    query = {**RT, "job_ids": [job], "metric": "avg", "window": {"size": "10m"}, "top": 3}
+    answer = ask(query, "aggregates")
+    assert [(w.start, w.value, w.count) for w in answer.windows] == [
+        (iso_ms(k * TEN_MINUTES), value, n) for value, k, n in ranked
+    ]
+    assert answer.n == len(timed)
+
+
+def test_sliding_p95_and_max_against_brute_force(generated) -> None:
+    job, truth = generated
+    timed = _response_times(truth, "api-2")
+    size = 5 * 60_000
+    for metric, pick in (("p95", lambda vs: nearest_rank(vs, 95)), ("max", max)):
+        best = min(
+            (
+                (-pick([v for t, v in timed if start <= t < start + size]), start)
+                for start in sorted({t for t, _ in timed})
+            ),
+        )
+        query = {**RT, "job_ids": [job], "metric": metric}
+        answer = planned({**query, "window": {"size": "5m", "mode": "sliding"}}, "entries")
+        assert (answer.windows[0].value, answer.windows[0].start) == (-best[0], iso_ms(best[1]))
+
+
+@pytest.mark.parametrize(("offset_ms", "source"), [(0, "aggregates"), (500, "entries")])
+def test_metrics_after_each_deployment(ingest, generated, ask, offset_ms, source) -> None:
+    job, truth = generated
+    anchors = [ms("2026-11-22T08:10:00+00:00") + offset_ms, ms("2026-11-22T08:31:00+00:00")]
+    deploys = ingest(
+        [{"timestamp": iso_ms(a), "version_id": f"v{n}"} for n, a in enumerate(anchors)]
+    )
+    timed = _response_times(truth, "api-2")
+    size = 5 * 60_000
+    relative_to = {"job_ids": [deploys], "duration": "5m"}
+    query = {**RT, "job_ids": [job], "relative_to": relative_to}
+    # Each entries answer reads every entry: the aggregates are checked against the entries
+    # once, and the truth checks every metric; the entries path (one code path for all
+    # metrics) is checked on one.
+    metrics = ("p95", "avg", "min") if source == "aggregates" else ("p95",)
+    if source == "aggregates":
+        ask({**query, "metric": "p95"}, source)
+    for metric in metrics:
+        answer = planned({**query, "metric": metric}, source)
+        for row, anchor in zip(answer.rows, anchors, strict=True):
+            values = [v for t, v in timed if anchor <= t < anchor + size]
+            assert row.count == len(values) > 0
+            if metric == "p95":
+                assert row.value == nearest_rank(values, 95)
+            elif metric == "avg":
+                assert row.value == math.fsum(values) / len(values)
+            else:
+                assert row.value == min(values)

@@ -239,3 +239,126 @@ def test_question_3_with_no_anchor(ingest, ask) -> None:
     }
     answer = ask(query, "aggregates")
     assert (answer.rows, answer.value) == ([], 0)
+
+
+# -- every metric per window and per anchor ------------------------------------------------
+
+TIMED_LOG = [
+    request("2026-11-22T10:00:00Z", 100),
+    request("2026-11-22T10:04:00Z", 300),
+    request("2026-11-22T10:09:59.999Z", 200),
+    request("2026-11-22T10:10:00Z", 50),  # on the boundary: the next clock window
+    request("2026-11-22T10:15:00Z", 1000, status=500),
+    request("2026-11-22T12:19:00+02:00", 70),  # 10:19 UTC
+    request("2026-11-22T10:20:30", 400),  # naive: UTC
+    request("2026-11-22T10:21:00Z", None),  # no response time
+]
+TIMED = {"metric": "avg", "field": "response_time_ms", "filter": {**REQ, "http_status": 200}}
+
+
+def test_average_per_clock_window_ranked_by_value_from_rollups(ingest, ask) -> None:
+    job = ingest(TIMED_LOG)
+    query = {**TIMED, "job_ids": [job], "window": {"size": "10m"}, "top": 3}
+    answer = ask(query, "aggregates")
+    assert [(w.start, w.end, w.count, w.value) for w in answer.windows] == [
+        ("2026-11-22T10:20:00.000Z", "2026-11-22T10:30:00.000Z", 1, 400),
+        ("2026-11-22T10:00:00.000Z", "2026-11-22T10:10:00.000Z", 3, 200),
+        ("2026-11-22T10:10:00.000Z", "2026-11-22T10:20:00.000Z", 2, 60),
+    ]
+    assert (answer.value, answer.n) == (400, 6)
+
+
+@pytest.mark.parametrize(
+    ("metric", "expected"),
+    [
+        # Windows 10:00 (100, 300, 200), 10:10 (50, 70), 10:20 (400): (value, count), best first.
+        ("max", [(400, 1), (300, 3), (70, 2)]),
+        ("min", [(400, 1), (100, 3), (50, 2)]),
+        ("p50", [(400, 1), (200, 3), (50, 2)]),
+        ("sum", [(600, 3), (400, 1), (120, 2)]),
+        ("count", [(3, 3), (2, 2), (1, 1)]),
+    ],
+)
+def test_other_metrics_per_clock_window(ingest, ask, metric: str, expected: list) -> None:
+    job = ingest(TIMED_LOG)
+    query = {**TIMED, "metric": metric, "job_ids": [job], "window": {"size": "10m"}, "top": 3}
+    answer = ask(query, "aggregates")
+    assert [(w.value, w.count) for w in answer.windows] == expected
+
+
+def test_count_per_window_with_a_rollup_filter_comes_from_rollups(ingest, ask) -> None:
+    job = ingest(TIMED_LOG)
+    query = {"job_ids": [job], "metric": "count", "filter": REQ, "window": {"size": "10m"}}
+    answer = ask({**query, "top": 2}, "aggregates")
+    assert [(w.start, w.count, w.value) for w in answer.windows] == [
+        ("2026-11-22T10:00:00.000Z", 3, 3),
+        ("2026-11-22T10:10:00.000Z", 3, 3),  # 10:10, 10:15 (status 500) and 10:19
+    ]
+    assert answer.n == 8
+
+
+def test_window_shorter_than_a_minute_reads_the_entries(ingest, ask) -> None:
+    job = ingest(TIMED_LOG)
+    answer = ask({**TIMED, "job_ids": [job], "window": {"size": "30s"}, "top": 2}, "entries")
+    assert [(w.start, w.value) for w in answer.windows] == [
+        ("2026-11-22T10:20:30.000Z", 400),
+        ("2026-11-22T10:04:00.000Z", 300),
+    ]
+
+
+def test_sliding_average_starts_at_each_entry_and_picks_do_not_overlap(ingest, ask) -> None:
+    job = ingest(TIMED_LOG)
+    query = {**TIMED, "job_ids": [job], "window": {"size": "10m", "mode": "sliding"}, "top": 2}
+    answer = ask(query, "entries")
+    # Starts: 10:00 → 200; 10:04 → 183.3; 10:09:59.999 → 106.7; 10:10 → 60; 10:19 → 235;
+    # 10:20:30 → 400. 10:19's window overlaps the best one, so 10:00's comes second.
+    assert [(w.start, w.end, w.count, w.value) for w in answer.windows] == [
+        ("2026-11-22T10:20:30.000Z", "2026-11-22T10:30:30.000Z", 1, 400),
+        ("2026-11-22T10:00:00.000Z", "2026-11-22T10:10:00.000Z", 3, 200),
+    ]
+    assert (answer.value, answer.n) == (400, 6)
+
+
+WHOLE_MINUTE_DEPLOYS = [
+    {"timestamp": "2026-11-22T10:00:00Z", "version_id": "version-v1"},
+    {"timestamp": "2026-11-22T10:15:00Z", "version_id": "version-v2"},
+]
+P95_AFTER = {
+    "metric": "p95",
+    "field": "response_time_ms",
+    "filter": {"api_id": "api-123"},
+}
+
+
+def test_p95_after_each_deployment_from_rollups(ingest, ask) -> None:
+    deploys, job = ingest(WHOLE_MINUTE_DEPLOYS), ingest(TIMED_LOG)
+    query = {**P95_AFTER, "job_ids": [job], "relative_to": {"job_ids": [deploys], "duration": "5m"}}
+    answer = ask(query, "aggregates")
+    assert [(r.anchor["version_id"], r.count, r.value) for r in answer.rows] == [
+        ("version-v1", 2, 300),  # 100 and 300: rank ceil(0.95·2) = 2
+        ("version-v2", 2, 1000),  # 1000 (status 500) and 70
+    ]
+    assert (answer.value, answer.n) == (1000, 4)
+
+
+def test_anchor_off_the_minute_reads_the_entries(ingest, ask) -> None:
+    rows = [*WHOLE_MINUTE_DEPLOYS, {"timestamp": "2026-11-22T10:15:00.500Z", "version_id": "v3"}]
+    deploys, job = ingest(rows), ingest(TIMED_LOG)
+    relative_to = {"job_ids": [deploys], "duration": "5m"}
+    answer = ask({**P95_AFTER, "metric": "avg", "job_ids": [job], "relative_to": relative_to})
+    assert answer.source == "entries"
+    assert [(r.anchor["version_id"], r.value) for r in answer.rows] == [
+        ("version-v1", 200),
+        ("version-v2", 535),
+        ("v3", 70),  # 10:15:00 is before it
+    ]
+    assert answer.value == (100 + 300 + 1000 + 70) / 4
+
+
+def test_metric_after_an_anchor_with_no_values_is_none(ingest, ask) -> None:
+    deploys = ingest([{"timestamp": "2026-11-22T11:00:00Z", "version_id": "late"}])
+    job = ingest(TIMED_LOG)
+    query = {**P95_AFTER, "job_ids": [job], "relative_to": {"job_ids": [deploys], "duration": "5m"}}
+    answer = ask(query, "aggregates")
+    assert [(r.count, r.value) for r in answer.rows] == [(0, None)]
+    assert (answer.value, answer.n) == (None, 0)

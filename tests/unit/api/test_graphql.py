@@ -23,7 +23,7 @@ JOB_FIELDS = (
     "id status percent progress counts { lines valid invalid } fileName createdAt finishedAt error"
 )
 QUERY = """query Ask($input: QueryInput!) {
-  query(input: $input) { metric field value n source exact windows { start end count } }
+  query(input: $input) { metric field value n source exact windows { start end count value } }
 }"""
 
 
@@ -137,7 +137,7 @@ def test_query_equals_the_rest_answer(api, tenants, job_a, body) -> None:
 def test_query_with_inline_literals_and_relative_to(api, tenants, job_a) -> None:
     document = f"""{{ query(input: {{jobIds: ["{job_a}"], metric: "count",
         relativeTo: {{filter: {{event_type: "login_failure"}}, duration: "1m"}}}})
-        {{ value n rows {{ anchor start end count }} }} }}"""
+        {{ value n rows {{ anchor start end count value }} }} }}"""
     rest = api.post(
         "/api/v1/query",
         json={

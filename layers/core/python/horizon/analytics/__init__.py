@@ -3,9 +3,11 @@
 - `models.QueryBody`: the request (metric, field, filter, window, top, relative_to).
 - `filters`: compiled filters and their matching semantics.
 - `aggregator.SegmentAggregator`: ingest-time aggregates of one checkpointed segment.
+- `compaction`: a chain of segments merged into the layout readers use.
 - `store.AggregateStore`: aggregate items in the entries table; the committed chain.
 - `executors`: the entries executor (the reference) and the aggregates executor.
-- `compute`: exact metrics, tumbling/sliding windows, anchor rows.
+- `compute`: exact metrics; count windows and anchor rows over instants.
+- `timeline`: any metric per window or per anchor, over points or per-minute buckets.
 - `service.QueryService`: plans each part of a query and answers it.
 """
 

@@ -1,29 +1,34 @@
 """Ingest-time aggregates of one segment: the valid lines between two checkpoints.
 
-The ingest feeds every valid entry of a segment to a `SegmentAggregator` and, just before
-the checkpoint that commits the segment, stores its `Segment` (see `horizon.analytics.store`).
-A segment is a pure function of the file's lines (start_line, end_line]: whoever computes it,
-in whichever attempt, gets the same content. That is what makes the aggregates exact under
-retries (see `/tmp/analytics-design.md`).
+The ingest hands every batch of valid entries of a segment to a `SegmentAggregator` (the
+batch it is about to store) and, just before the checkpoint that commits the segment, stores
+its `Segment` (see `horizon.analytics.store`). A segment is a pure function of the file's
+lines (start_line, end_line]: whoever computes it, in whichever attempt, gets the same
+content. That is what makes the aggregates exact under retries (see DESIGN.md, analytics).
 
-Parts (each stored as its own item, read only by the questions that need it):
-- `R` rollups per (api_id, endpoint, http_status) and minute: how many entries, and the exact
-  multiset of their `response_time_ms` values (value → count). Count, sum, min, max, any
-  percentile and any threshold filter (`> 100 ms`) follow from it exactly. Stored grouped by
-  (api_id, endpoint, http_status) first, so a reader tests its filter once per group, not
-  once per minute, and each group's minutes are a nested JSON text, so a reader parses only
-  the groups that match (the whole item is compressed by the store):
-  `[[api_id, endpoint, http_status, pack([[minute, count, [v, n, v, n, ...]], ...])], ...]`.
-- `E` the instants (epoch ms) of the entries of each `event_type`: {type: pack(deltas)}.
-- `C` the instants of the entries of each `error_code`: [[code, pack(deltas)], ...].
-- `A` anchor-like entries (those with a `version_id`): line, instant and known fields.
+Segment parts (each stored as its own item). They are laid out to be cheap to *write*: the
+aggregator runs for every line of every upload, so a batch is reduced with C-level passes
+(`map` over `dict.get`, `itertools.compress`), never a Python statement per line:
+- `R` the rollup fields as columns, a row per entry: [api_ids, endpoints, http_statuses,
+  minutes, response_times] (null where an entry has none). Per group and minute the count,
+  and the exact multiset of response times — so sum, min, max, any percentile and any
+  threshold filter (`> 100 ms`) — follow from it exactly.
+- `E` [event types, instants as gaps]: a pair per entry with an event_type, in entry order.
+- `C` [error codes, instants as gaps]: the same for error_code.
+- `A` anchor-like entries (those with a `version_id`): [line, instant, known fields].
+
+Readers never see these: `compaction.merge_payloads` turns a chain of segment payloads into
+the read layout (grouped, each group a nested JSON text parsed only when it matches), which
+is also what a completed job's compacted items hold.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from itertools import accumulate, pairwise
-from typing import Any
+from itertools import accumulate, compress, repeat
+from operator import attrgetter, floordiv, is_not, sub
+from typing import Any, Protocol
 
 import orjson
 
@@ -42,6 +47,17 @@ ANCHOR_FIELDS = (
     "message",
 )
 MINUTE_MS = 60_000
+# `add` buffers single entries and reduces them this many at a time.
+_BATCH = 256
+_get = dict.get
+_entries_of = attrgetter("entry")
+
+
+class Numbered(Protocol):
+    """A valid entry with its line number (e.g. `horizon.entries.StoredEntry`)."""
+
+    line: int
+    entry: dict[str, Any]
 
 
 @dataclass(frozen=True)
@@ -63,76 +79,114 @@ class Segment:
     parts: dict[str, Any]
 
 
+@dataclass(frozen=True, slots=True)
+class _Pending:
+    line: int
+    entry: dict[str, Any]
+
+
 class SegmentAggregator:
-    """Accumulates one segment's aggregates; `add` runs once per valid line, so it is lean."""
+    """Accumulates one segment's aggregates, a batch of entries at a time."""
 
     def __init__(self, start_line: int, start_offset: int) -> None:
         self.start_line = start_line
         self.start_offset = start_offset
         self.valid = 0
-        self._rollups: dict[tuple[Any, ...], dict[int, list[Any]]] = {}
-        self._events: dict[str, list[int]] = {}
-        self._codes: dict[int, list[int]] = {}
+        # R: one column per rollup field, a row per entry.
+        self._rollups: tuple[list[Any], ...] = ([], [], [], [], [])
+        self._events: tuple[list[Any], list[int]] = ([], [])
+        self._codes: tuple[list[Any], list[int]] = ([], [])
         self._anchors: list[list[Any]] = []
+        self._pending: list[_Pending] = []
 
     def add(self, line: int, entry: dict[str, Any]) -> None:
         """Account for one valid entry (as `validate_line` returned it) at line `line`."""
-        self.valid += 1
-        instant = entry["timestamp_ms"]
-        get = entry.get
-        key = (get("api_id"), get("endpoint"), get("http_status"))
-        minutes = self._rollups.get(key)
-        if minutes is None:
-            minutes = self._rollups[key] = {}
-        minute = instant // MINUTE_MS
-        group = minutes.get(minute)
-        if group is None:
-            group = minutes[minute] = [0, {}]
-        group[0] += 1
-        elapsed = get("response_time_ms")
-        if elapsed is not None:
-            values = group[1]
-            values[elapsed] = values.get(elapsed, 0) + 1
-        event_type = get("event_type")
-        if event_type is not None:
-            found = self._events.get(event_type)
-            if found is None:
-                self._events[event_type] = [instant]
-            else:
-                found.append(instant)
-        code = get("error_code")
-        if code is not None:
-            found = self._codes.get(code)
-            if found is None:
-                self._codes[code] = [instant]
-            else:
-                found.append(instant)
-        if get("version_id") is not None:
-            fields = {name: entry[name] for name in ANCHOR_FIELDS if name in entry}
-            self._anchors.append([line, instant, fields])
+        self._pending.append(_Pending(line, entry))
+        if len(self._pending) >= _BATCH:
+            self._drain()
+
+    def add_all(self, numbered: Sequence[Numbered]) -> None:
+        """Account for a batch of valid entries with their line numbers (the ingest's path)."""
+        self._drain()
+        self._reduce(numbered)
+
+    def _drain(self) -> None:
+        if self._pending:
+            pending, self._pending = self._pending, []
+            self._reduce(pending)
+
+    def _reduce(self, numbered: Sequence[Numbered]) -> None:
+        """Append a batch's columns: a few C-level passes over its entries, no per-entry code."""
+        if not numbered:
+            return
+        self.valid += len(numbered)
+        entries = list(map(_entries_of, numbered))
+        instants = list(map(_get, entries, _TIMESTAMP))
+        apis, endpoints, statuses, minutes, elapsed = self._rollups
+        apis += map(_get, entries, _API_ID)
+        endpoints += map(_get, entries, _ENDPOINT)
+        statuses += map(_get, entries, _HTTP_STATUS)
+        minutes += map(floordiv, instants, _MINUTE)
+        elapsed += map(_get, entries, _RESPONSE_TIME)
+        _keyed(entries, _EVENT_TYPE, instants, self._events)
+        _keyed(entries, _ERROR_CODE, instants, self._codes)
+        versions = list(map(_get, entries, _VERSION_ID))
+        if versions.count(None) < len(versions):
+            for item in compress(numbered, map(is_not, versions, repeat(None))):
+                entry = item.entry
+                fields = {name: entry[name] for name in ANCHOR_FIELDS if name in entry}
+                self._anchors.append([item.line, entry["timestamp_ms"], fields])
 
     def finish(self, end_line: int, end_offset: int) -> Segment:
         """Return the segment ending at this checkpoint."""
-        rollups = [
-            [
-                *key,
-                pack(
-                    [
-                        [minute, count, [item for pair in sorted(values.items()) for item in pair]]
-                        for minute, (count, values) in sorted(minutes.items())
-                    ]
-                ),
-            ]
-            for key, minutes in self._rollups.items()
-        ]
+        self._drain()
         parts = {
-            "R": rollups,
-            # Nested JSON texts again: a reader parses only the types/codes it asks about.
-            "E": {name: pack(_deltas(instants)) for name, instants in self._events.items()},
-            "C": [[code, pack(_deltas(instants))] for code, instants in self._codes.items()],
+            "R": list(self._rollups),
+            "E": [self._events[0], _gaps(self._events[1])],
+            "C": [self._codes[0], _gaps(self._codes[1])],
             "A": self._anchors,
         }
         return Segment(self.start_line, self.start_offset, end_line, end_offset, self.valid, parts)
+
+
+# One `repeat` per field name, shared: `map(dict.get, entries, repeat(name))` reads a column.
+_TIMESTAMP, _API_ID, _ENDPOINT, _HTTP_STATUS, _RESPONSE_TIME = (
+    repeat("timestamp_ms"),
+    repeat("api_id"),
+    repeat("endpoint"),
+    repeat("http_status"),
+    repeat("response_time_ms"),
+)
+_EVENT_TYPE, _ERROR_CODE, _VERSION_ID = (
+    repeat("event_type"),
+    repeat("error_code"),
+    repeat("version_id"),
+)
+_MINUTE = repeat(MINUTE_MS)
+
+
+def _keyed(
+    entries: list[dict[str, Any]],
+    field: repeat[str],
+    instants: list[int],
+    into: tuple[list[Any], list[int]],
+) -> None:
+    """Append the entries' values of a field and their instants, skipping entries without."""
+    values = list(map(_get, entries, field))
+    missing = values.count(None)
+    if missing == 0:
+        into[0].extend(values)
+        into[1].extend(instants)
+    elif missing < len(values):
+        present = list(map(is_not, values, repeat(None)))
+        into[0].extend(compress(values, present))
+        into[1].extend(compress(instants, present))
+
+
+def _gaps(instants: list[int]) -> list[int]:
+    """Instants in entry order as the first and then the differences (small numbers in JSON;
+    negative where a log goes back in time). Inverse: `undelta`."""
+    return [instants[0], *map(sub, instants[1:], instants)] if instants else []
 
 
 def pack(value: Any) -> str:
@@ -148,7 +202,7 @@ def unpack(text: str) -> Any:
 def _deltas(instants: list[int]) -> list[int]:
     """Sorted instants as the first and then the gaps: small numbers, compact in JSON."""
     instants.sort()
-    return [instants[0], *(b - a for a, b in pairwise(instants))]
+    return [instants[0], *map(sub, instants[1:], instants)]
 
 
 def delta(instants: list[int]) -> list[int]:

@@ -65,21 +65,30 @@ def metric_value(metric: str, values: Counter[float | int]) -> tuple[float | int
 def _sum(values: Counter[float | int]) -> float | int:
     if all(type(value) is int for value in values):
         return sum(value * count for value, count in values.items())
-    # fsum of every occurrence: exact products would need more than a float.
-    return math.fsum(_repeat(values))
+    return exact_float_sum(values.items())
 
 
-def _repeat(values: Counter[float | int]) -> Iterable[float]:
-    for value, count in values.items():
-        for _ in range(count):
-            yield value
+def exact_float_sum(weighted: Iterable[tuple[float | int, int]]) -> float:
+    """The correctly rounded sum of value × count pairs (what `math.fsum` of every occurrence
+    gives, without repeating them): every float is a dyadic fraction, so scaled to a common
+    power-of-two denominator the sum is an exact integer, and int / int is correctly rounded.
+    """
+    ratios = [(value.as_integer_ratio(), count) for value, count in weighted]
+    if not ratios:
+        return 0.0
+    denominator = max(ratio[1] for ratio, _ in ratios)
+    total = sum(num * (denominator // den) * count for (num, den), count in ratios)
+    return total / denominator
 
 
 @dataclass(frozen=True)
 class Window:
+    """A window [start_ms, end_ms), how many matching values it holds, and its metric."""
+
     start_ms: int
     end_ms: int
     count: int
+    value: float | int
 
 
 def tumbling(instants: list[int], size_ms: int, top: int) -> list[Window]:
@@ -90,7 +99,7 @@ def tumbling(instants: list[int], size_ms: int, top: int) -> list[Window]:
     """
     counts: Counter[int] = Counter(instant // size_ms for instant in instants)
     ranked = sorted(counts.items(), key=lambda item: (-item[1], item[0]))[:top]
-    return [Window(k * size_ms, (k + 1) * size_ms, count) for k, count in ranked]
+    return [Window(k * size_ms, (k + 1) * size_ms, count, count) for k, count in ranked]
 
 
 def sliding(instants: list[int], size_ms: int, top: int) -> list[Window]:
@@ -114,7 +123,7 @@ def sliding(instants: list[int], size_ms: int, top: int) -> list[Window]:
     counts = list(map(sub, ends, positions))
     if top == 1:  # the common question: the first maximum is the earliest fullest window
         best = counts.index(max(counts))
-        return [Window(instants[best], instants[best] + size_ms, counts[best])]
+        return [Window(instants[best], instants[best] + size_ms, counts[best], counts[best])]
     order = sorted(positions, key=lambda i: (-counts[i], instants[i]))
     picked: list[Window] = []
     for i in order:
@@ -122,7 +131,7 @@ def sliding(instants: list[int], size_ms: int, top: int) -> list[Window]:
             break
         start, end = instants[i], instants[i] + size_ms
         if all(end <= p.start_ms or start >= p.end_ms for p in picked):
-            picked.append(Window(start, end, counts[i]))
+            picked.append(Window(start, end, counts[i], counts[i]))
     return picked
 
 

@@ -1,22 +1,26 @@
 """The two ways to select what a query needs: read every entry, or merge aggregates.
 
-Each executor answers four requests over a set of jobs and a compiled filter: `values` (the
+Each executor answers these requests over a set of jobs and a compiled filter: `values` (the
 multiset of a numeric field's values), `count` (how many entries match; with a field, how many
-of them have it), `instants` (sorted epoch ms of matching entries) and `anchors` (matching
-entries as anchor events). `EntriesExecutor` answers everything and is the reference;
-`AggregatesExecutor` answers what its items allow and returns None otherwise.
+of them have it), `instants` (sorted epoch ms of matching entries), `points` (the matching
+entries in time order with the values a metric needs), `buckets` (those values per whole
+minute; aggregates only) and `anchors` (matching entries as anchor events). `EntriesExecutor`
+answers everything and is the reference; `AggregatesExecutor` answers what its items allow and
+returns None otherwise.
 """
 
 from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterator, Sequence
+from operator import itemgetter
 from typing import Any
 
 from horizon.analytics.aggregator import ANCHOR_FIELDS, MINUTE_MS, undelta, unpack
 from horizon.analytics.compute import Anchor
-from horizon.analytics.filters import MISSING, Filter, field_getter
+from horizon.analytics.filters import MISSING, Condition, Filter, field_getter
 from horizon.analytics.store import AggregateStore
+from horizon.analytics.timeline import Buckets, Points
 from horizon.entries import EntryStore, StoredEntry
 from horizon.jobs import Job, JobStatus
 
@@ -63,6 +67,24 @@ class EntriesExecutor:
     def instants(self, jobs: Sequence[Job], where: Filter) -> list[int]:
         return sorted(stored.entry["timestamp_ms"] for stored in self._matching(jobs, where))
 
+    def points(self, jobs: Sequence[Job], where: Filter, field: str | None, metric: str) -> Points:
+        """The matching entries in time order, with the field's numeric values unless counting.
+
+        `count` takes the entries that have the field (any value) or, without a field, all;
+        other metrics take the entries whose field holds a number, as `values` does.
+        """
+        matching = (stored.entry for stored in self._matching(jobs, where))
+        if field is None:
+            return Points(sorted(entry["timestamp_ms"] for entry in matching))
+        get = field_getter(field)
+        if metric == "count":
+            return Points(
+                sorted(entry["timestamp_ms"] for entry in matching if get(entry) is not MISSING)
+            )
+        pairs = [(entry["timestamp_ms"], get(entry)) for entry in matching]
+        timed = sorted((pair for pair in pairs if _is_number(pair[1])), key=itemgetter(0))
+        return Points([instant for instant, _ in timed], [value for _, value in timed])
+
     def anchors(self, jobs: Sequence[Job], where: Filter) -> list[Anchor]:
         found = []
         for job in jobs:
@@ -77,11 +99,11 @@ class AggregatesExecutor:
     """Merges the committed ingest-time aggregates of the jobs; None where they cannot answer.
 
     Which shapes it answers (anything else is None, and the planner reads the entries):
-    - `values`/`count` of `response_time_ms` (or plain `count`) filtered on any of api_id,
-      endpoint, http_status and response_time_ms, with a time range on whole minutes: the
-      `R` rollups (the exact value multiset per minute and group makes `> 100` exact).
-    - `count`/`instants` filtered on exactly one of event_type or error_code (any operators)
-      and any time range: the `E`/`C` instant indexes.
+    - `values`/`count`/`buckets` of `response_time_ms` (or plain `count`) filtered on any of
+      api_id, endpoint, http_status and response_time_ms, with a time range on whole minutes:
+      the `R` rollups (the exact value multiset per minute and group makes `> 100` exact).
+    - `count`/`instants`/`points` (plain counts) filtered on exactly one of event_type or
+      error_code (any operators) and any time range: the `E`/`C` instant indexes.
     - `anchors` filtered on known fields where a condition on version_id guarantees every
       match has one, or where every entry of the jobs is an anchor: the `A` items.
     """
@@ -152,12 +174,48 @@ class AggregatesExecutor:
         found: Counter[Any] = Counter()
         conditions = where.conditions.get("response_time_ms", ())
         for row in minutes:
-            flat = row[2]
-            for index in range(0, len(flat), 2):
-                value = flat[index]
-                if all(condition.test(value) for condition in conditions):
-                    found[value] += flat[index + 1]
+            found.update(dict(_passing(row[2], conditions)))
         return found
+
+    def buckets(
+        self, jobs: Sequence[Job], where: Filter, field: str | None, metric: str
+    ) -> Buckets | None:
+        """Per whole minute, the multiset a metric needs, from the rollups (or None).
+
+        For `count` without a field each entry counts as the value None; `count` of
+        response_time_ms and the other metrics take its values, as `values` does.
+        """
+        if field not in (None, "response_time_ms") or (field is None and metric != "count"):
+            return None
+        minutes = self._rollup_minutes(jobs, where)
+        if minutes is None:
+            return None
+        conditions = where.conditions.get("response_time_ms", ())
+        by_value = field is not None or bool(conditions)
+        merged: dict[int, Counter[Any]] = {}
+        for minute, count, flat in minutes:
+            found = merged.get(minute)
+            if found is None:
+                found = merged[minute] = Counter()
+            if not by_value:
+                found[None] += count
+            elif field is not None:
+                found.update(dict(_passing(flat, conditions)))
+            else:  # a plain count, filtered on the values: how many passed
+                found[None] += sum(n for _, n in _passing(flat, conditions))
+        ordered = sorted(item for item in merged.items() if item[1].total())
+        return Buckets(
+            [minute * MINUTE_MS for minute, _ in ordered], [found for _, found in ordered]
+        )
+
+    def points(
+        self, jobs: Sequence[Job], where: Filter, field: str | None, metric: str
+    ) -> Points | None:
+        """A plain count's matching instants from the instant indexes (or None)."""
+        if field is not None or metric != "count":
+            return None
+        found = self.instants(jobs, where)
+        return None if found is None else Points(found)
 
     def count(self, jobs: Sequence[Job], where: Filter, field: str | None) -> int | None:
         if field is None and len(where.fields) == 1:
@@ -219,3 +277,11 @@ class AggregatesExecutor:
                 if all(where.test_field(name, fields.get(name, MISSING)) for name in where.fields):
                     found.append(Anchor(instant, job.job_id, line, fields))
         return found
+
+
+def _passing(flat: list[Any], conditions: Sequence[Condition]) -> Iterator[tuple[Any, int]]:
+    """The (value, count) pairs of a rollup row's flat [value, count, ...] that pass."""
+    for index in range(0, len(flat), 2):
+        value = flat[index]
+        if all(condition.test(value) for condition in conditions):
+            yield value, flat[index + 1]

@@ -41,7 +41,12 @@ def parse_duration_ms(value: Any, what: str) -> int:
 
 
 class WindowSpec(BaseModel):
-    """Group matching events into windows of `size`: clock-aligned (tumbling) or sliding."""
+    """Group matching events into windows of `size`: clock-aligned (tumbling) or sliding.
+
+    The metric is computed per window and the windows with the highest value are returned.
+    Sliding windows start at each matching entry's instant (for `count`, the fullest window
+    of any start is one of them).
+    """
 
     model_config = ConfigDict(extra="forbid")
 
@@ -102,7 +107,12 @@ class QueryBody(BaseModel):
     field: str | None = Field(default=None, description="the numeric field (not for count)")
     filter: dict[str, Any] | None = None
     window: WindowSpec | None = None
-    top: int | None = Field(default=None, ge=1, le=MAX_TOP, description="windows to return")
+    top: int | None = Field(
+        default=None,
+        ge=1,
+        le=MAX_TOP,
+        description="how many windows to return, highest metric value first",
+    )
     relative_to: RelativeSpec | None = None
 
     _filter: Filter = PrivateAttr(default_factory=Filter)
@@ -127,8 +137,6 @@ class QueryBody(BaseModel):
                     f"field {self.field!r} is not numeric; {self.metric} needs one of "
                     f"{numeric} or a numeric attribute"
                 )
-        if (self.window or self.relative_to) and self.metric != "count":
-            raise ValueError("window and relative_to queries take metric 'count'")
         if self.window and self.relative_to:
             raise ValueError("a query takes either a window or relative_to, not both")
         if self.top is not None and self.window is None:
@@ -144,14 +152,18 @@ class QueryBody(BaseModel):
 class WindowPublic(BaseModel):
     start: str
     end: str = Field(description="exclusive")
-    count: int
+    count: int = Field(description="how many matching entries (or values) the window holds")
+    value: float | int = Field(description="the metric over them (for count, the count)")
 
 
 class AnchorRow(BaseModel):
     anchor: dict[str, Any] = Field(description="the anchor event: job_id, line, timestamp, ...")
     start: str
     end: str = Field(description="exclusive")
-    count: int
+    count: int = Field(description="how many matching entries (or values) fall in the window")
+    value: float | int | None = Field(
+        description="the metric over them (for count, the count); None when there are none"
+    )
 
 
 class QueryAnswer(BaseModel):

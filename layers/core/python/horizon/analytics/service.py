@@ -3,7 +3,7 @@
 Planning is per part of the question (the main selection, the anchors of `relative_to`):
 ask the aggregates first; if they cannot answer that shape, or a job's committed chain of
 aggregate items is incomplete, read the entries. The answer says `source: "aggregates"` only
-when no part read entries. Both paths are exact; see `/tmp/analytics-design.md`.
+when no part read entries. Both paths are exact; see DESIGN.md (log analytics).
 """
 
 from __future__ import annotations
@@ -12,10 +12,12 @@ import logging
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
-from horizon.analytics.compute import iso_ms, metric_value, relative, sliding, tumbling
+from horizon.analytics.aggregator import MINUTE_MS
+from horizon.analytics.compute import iso_ms, metric_value
 from horizon.analytics.executors import AggregatesExecutor, EntriesExecutor
 from horizon.analytics.models import AnchorRow, QueryAnswer, QueryBody, WindowPublic
 from horizon.analytics.store import AggregateStore
+from horizon.analytics.timeline import Points, Timeline, by_anchor, by_clock, by_sliding
 from horizon.entries import EntryStore
 from horizon.errors import InvalidRequestError
 from horizon.jobs import Job, JobStore
@@ -72,58 +74,82 @@ class QueryService:
         jobs = self._resolve(owner, job_ids)
         used_entries: list[bool] = []
 
-        def plan(by_aggregates: Callable[[], T | None], by_entries: Callable[[], T]) -> T:
+        def plan(by_aggregates: Sequence[Callable[[], T | None]], by_entries: Callable[[], T]) -> T:
             if self._use_aggregates:
-                found = by_aggregates()
-                if found is not None:
-                    return found
+                for attempt in by_aggregates:
+                    found = attempt()
+                    if found is not None:
+                        return found
             used_entries.append(True)
             return by_entries()
 
-        where, field = query.compiled, query.field
+        where, field, metric = query.compiled, query.field, query.metric
         aggs, ents = self._by_aggregates, self._by_entries
-        answer: dict[str, Any] = {"metric": query.metric, "field": field}
+        answer: dict[str, Any] = {"metric": metric, "field": field}
+
+        def timeline(minutes_exact: bool) -> Timeline:
+            """Points from an instant index, per-minute rollups where whole minutes are exact
+            for the question, else points from the entries."""
+            attempts: list[Callable[[], Timeline | None]] = [
+                lambda: aggs.points(jobs, where, field, metric)
+            ]
+            if minutes_exact:
+                attempts.append(lambda: aggs.buckets(jobs, where, field, metric))
+            return plan(attempts, lambda: ents.points(jobs, where, field, metric))
+
         if query.relative_to is not None:
             spec = query.relative_to
             anchor_jobs = self._resolve(owner, spec.job_ids) if spec.job_ids else jobs
             anchors = plan(
-                lambda: aggs.anchors(anchor_jobs, spec.compiled),
+                [lambda: aggs.anchors(anchor_jobs, spec.compiled)],
                 lambda: ents.anchors(anchor_jobs, spec.compiled),
             )
-            instants = plan(lambda: aggs.instants(jobs, where), lambda: ents.instants(jobs, where))
-            rows, union = relative(instants, anchors, spec.duration_ms)
+            # Whole-minute rollups answer exactly when every anchor window is whole minutes.
+            bounds = (spec.duration_ms, *(anchor.timestamp_ms for anchor in anchors))
+            aligned = all(bound % MINUTE_MS == 0 for bound in bounds)
+            rows, value, n = by_anchor(timeline(aligned), anchors, spec.duration_ms, metric)
             answer["rows"] = [
                 AnchorRow(
                     anchor=row.anchor.public(),
                     start=iso_ms(row.start_ms),
                     end=iso_ms(row.end_ms),
                     count=row.count,
+                    value=row.value,
                 )
                 for row in rows
             ]
-            answer.update(value=union, n=union)
+            answer.update(value=value, n=n)
         elif query.window is not None:
             window = query.window
-            instants = plan(lambda: aggs.instants(jobs, where), lambda: ents.instants(jobs, where))
-            pick = tumbling if window.mode == "tumbling" else sliding
-            found = pick(instants, window.size_ms, query.top or DEFAULT_TOP)
+            tumbling = window.mode == "tumbling"
+            # Sliding windows start at any ms, so only points serve them.
+            found = timeline(tumbling and window.size_ms % MINUTE_MS == 0)
+            top = query.top or DEFAULT_TOP
+            if tumbling:
+                picked = by_clock(found, window.size_ms, metric, top)
+            else:
+                assert isinstance(found, Points)  # sliding never asks for buckets
+                picked = by_sliding(found, window.size_ms, metric, top)
             answer["windows"] = [
-                WindowPublic(start=iso_ms(w.start_ms), end=iso_ms(w.end_ms), count=w.count)
-                for w in found
+                WindowPublic(
+                    start=iso_ms(w.start_ms), end=iso_ms(w.end_ms), count=w.count, value=w.value
+                )
+                for w in picked
             ]
             answer["window"] = {"size": window.size, "mode": window.mode}
-            answer.update(value=found[0].count if found else 0, n=len(instants))
-        elif query.metric == "count":
+            empty = 0 if metric in ("count", "sum") else None
+            answer.update(value=picked[0].value if picked else empty, n=found.size)
+        elif metric == "count":
             count = plan(
-                lambda: aggs.count(jobs, where, field), lambda: ents.count(jobs, where, field)
+                [lambda: aggs.count(jobs, where, field)], lambda: ents.count(jobs, where, field)
             )
             answer.update(value=count, n=count)
         else:
             assert field is not None  # the model requires a field for other metrics
             values = plan(
-                lambda: aggs.values(jobs, where, field), lambda: ents.values(jobs, where, field)
+                [lambda: aggs.values(jobs, where, field)], lambda: ents.values(jobs, where, field)
             )
-            value, n = metric_value(query.metric, values)
+            value, n = metric_value(metric, values)
             answer.update(value=value, n=n)
         answer["source"] = "entries" if used_entries else "aggregates"
         return QueryAnswer(**answer)

@@ -6,8 +6,8 @@ checkpoint and so overwrites the earlier attempt's item: nothing is ever added t
 
 An item is a pure function of the line range it names, (line, end_line]. A reader starts at
 line 0 and follows `end_line` from item to item until it reaches the job's committed line
-count; the items on that chain cover every committed line exactly once, so merging them is
-exact. Anything else — a missing item, a gap, a chain overshooting the committed count (a
+count; the items on that chain cover every committed line exactly once, so merging them
+(`compaction.merge_payloads`, into the layout readers use) is exact. Anything else — a missing item, a gap, a chain overshooting the committed count (a
 segment written just before its checkpoint), an item too large to store, or valid counts that
 do not add up to the job's — means "not available", and the planner reads the entries.
 
@@ -44,6 +44,9 @@ from horizon.errors import DependencyError
 from horizon.lazy import aws_client
 from horizon.settings import get_settings
 
+# Segment items carry the layout they were written in; a reader takes only this one (items of
+# an older layout break the chain, and the planner reads the entries).
+SEGMENT_FORMAT = "2"
 MAX_BLOB_BYTES = 350_000  # DynamoDB items are at most 400 KB; leave room for the keys
 MANIFEST = "M"
 COMPACTED = "J"
@@ -108,6 +111,7 @@ class AggregateStore:
                 "start_offset": {"N": str(segment.start_offset)},
                 "end_offset": {"N": str(segment.end_offset)},
                 "valid": {"N": str(segment.valid)},
+                "format": {"N": SEGMENT_FORMAT},
             }
             blob = orjson.dumps(segment.parts[part])
             if part not in UNCOMPRESSED_PARTS:
@@ -135,10 +139,11 @@ class AggregateStore:
         requests: list[dict[str, Any]] = []
         parts: list[str] = []
         for part in PARTS:
-            payloads = self.load(owner, job_id, part, last_line, valid, compacted=False)
-            if payloads is None:
+            merged = self.load(owner, job_id, part, last_line, valid, compacted=False)
+            if merged is None:
                 continue
-            blobs = _chunked_blobs(part, merge_payloads(part, payloads))
+            payload = merged[0] if merged else merge_payloads(part, [])  # [] for no lines
+            blobs = _chunked_blobs(part, payload)
             if blobs is None:
                 continue  # too large even in chunks: readers follow the chain
             parts.append(part)
@@ -174,7 +179,8 @@ class AggregateStore:
             compacted: try the job's compacted item first (worth it once the job completed).
 
         Returns:
-            The payloads in line order, or None when the chain does not reach exactly
+            Payloads in the read layout (see `compaction`): the compacted item's chunks, or
+            the merge of the chain's segments; None when the chain does not reach exactly
             `last_line` with `valid` entries (the caller then reads the entries).
 
         Raises:
@@ -196,7 +202,7 @@ class AggregateStore:
             found = _chain({int(i["line"]["N"]): i for i in queried}, last_line, valid)
         if found is None:
             return None
-        return [_decode(part, blob) for blob in found]
+        return [merge_payloads(part, (_decode(part, blob) for blob in found))]
 
     def _compacted_blobs(
         self, owner: str, job_id: str, part: str, last_line: int, valid: int
@@ -258,8 +264,12 @@ class AggregateStore:
             request = {
                 "Keys": keys,
                 "ConsistentRead": True,
-                "ProjectionExpression": "line, end_line, #valid, #blob",
-                "ExpressionAttributeNames": {"#valid": "valid", "#blob": "blob"},
+                "ProjectionExpression": "line, end_line, #valid, #blob, #format",
+                "ExpressionAttributeNames": {
+                    "#valid": "valid",
+                    "#blob": "blob",
+                    "#format": "format",
+                },
             }
             items = batch_get(self.client, self._table, request, "read log aggregates", self._sleep)
             # Keys left unprocessed are simply missing: the chain then fails its check.
@@ -293,6 +303,8 @@ def _chain(items: dict[int, dict[str, Any]], last_line: int, valid: int) -> list
         item = items.get(position)
         if item is None or "blob" not in item:
             return None
+        if item.get("format", {}).get("N") != SEGMENT_FORMAT:
+            return None  # written in another layout
         end = int(item["end_line"]["N"])
         if end <= position:
             return None  # an empty segment cannot move the chain on

@@ -116,6 +116,8 @@ type Window {
   "exclusive"
   end: String!
   count: Int!
+  "the metric over the window's entries (null when none matched)"
+  value: Float
 }
 
 type AnchorRow {
@@ -124,6 +126,8 @@ type AnchorRow {
   "exclusive"
   end: String!
   count: Int!
+  "the metric over the entries after this anchor (null when none matched)"
+  value: Float
 }
 
 type QueryAnswer {
