@@ -13,7 +13,7 @@ import base64
 import time
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 import orjson
 
@@ -27,8 +27,10 @@ BLOCK_LINES = 1000
 Kind = Literal["E", "X"]
 
 
-@dataclass(frozen=True)
-class StoredEntry:
+class StoredEntry(NamedTuple):
+    """A valid line's entry and its line number. A NamedTuple rather than a dataclass: the
+    ingest makes one per line, and a tuple is the cheapest immutable record to build."""
+
     line: int
     entry: dict[str, Any]
 
