@@ -226,3 +226,15 @@ def test_segments_of_another_layout_are_not_read(aws, job_id) -> None:
     assert _rest(found) == _rest(reference)
     rollup_questions = [a[0] for q, a in zip(ALL_QUERIES, found, strict=True) if "field" in q]
     assert set(rollup_questions) == {"entries"}
+
+
+def test_a_job_past_the_compaction_limit_keeps_its_segments_and_answers_the_same(
+    aws, data
+) -> None:
+    job = create_job(aws, data)
+    service = ingest_service(ingest_checkpoint_lines=200, ingest_compact_max_valid=100)
+    assert service.run(OWNER, job.job_id, plenty) == "completed"
+    assert _compacted(aws, job.job_id) == {}  # the merge, holding every value, was skipped
+    from_segments = answers(job.job_id)
+    assert {a[0] for a in from_segments} == {"aggregates"}
+    assert _rest(from_segments) == _rest(answers(job.job_id, use_aggregates=False))

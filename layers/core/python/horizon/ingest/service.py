@@ -424,6 +424,16 @@ class IngestService:
         exactly, so a failure here is logged, never raised (a redelivery finds the job
         finished and does not retry it).
         """
+        limit = self._settings.ingest_compact_max_valid
+        if job.counts.valid > limit:
+            logger.info(
+                "job %s has %d valid entries, more than INGEST_COMPACT_MAX_VALID (%d): its "
+                "aggregates stay as segments",
+                job.job_id,
+                job.counts.valid,
+                limit,
+            )
+            return
         try:
             self._aggregates.put_compacted(
                 job.owner, job.job_id, job.counts.lines, job.counts.valid
