@@ -1,13 +1,15 @@
 """Everything a run's child does between the fork and the user's first line.
 
 The fork server calls `run_child` in a freshly forked process. In order, the child: starts a
-new session, gets its pipes as descriptors 0-3 and closes every other descriptor, drops to the
-run's own uid and gid, creates its private scratch directory (as that uid, so the runner never
-writes into a directory user code can write), optionally enters new namespaces, empties its
-environment, sets rlimits, sets no_new_privs and the seccomp filter, and runs the code.
+new session, gets its pipes (made by the client, passed through the server) as descriptors
+0-3 and closes every other descriptor, makes itself the OOM killer's first choice, drops to
+the run's own uid and gid, creates its private scratch directory (as that uid, so the runner
+never writes into a directory user code can write), optionally enters new namespaces, empties
+its environment, sets rlimits, sets no_new_privs and the seccomp filter, reads its code off
+the front of its stdin (the server never has it) and runs it.
 
 It reports on the status pipe (descriptor 3), one JSON object per line: `setup_error` when the
-sandbox could not be set up (the server then fails the run as a sandbox error, not a user
+sandbox could not be set up (the client then fails the run as a sandbox error, not a user
 error), `ready` just before the code runs, and `exception` for an uncaught exception. The user's
 code can write to that pipe too; it can only lie about its own result.
 """
@@ -15,6 +17,7 @@ code can write to that pipe too; it can only lie about its own result.
 from __future__ import annotations
 
 import builtins
+import collections
 import contextlib
 import json
 import linecache
@@ -29,7 +32,7 @@ import types
 from dataclasses import dataclass
 from typing import NoReturn
 
-from sandbox_task import namespaces
+from sandbox_task import namespaces, protocol
 from sandbox_task.contract import RunLimits
 from sandbox_task.outcome import cpu_limit_seconds
 
@@ -39,14 +42,17 @@ SETUP_FAILED_EXIT = 125
 CODE_FILENAME = "<code>"
 # The run's private /tmp and /dev/shm (namespaces mode): enough for scratch files, bounded.
 _PRIVATE_TMPFS = "size=64m,nr_inodes=4096,mode=0700"
+_OOM_SCORE_ADJ = 1000
+# A traceback longer than twice this shows its first and last frames only: formatting a
+# million frames of deep recursion would take longer than the run's time limit.
+_TRACEBACK_EDGE_FRAMES = 20
 _SIGNALS_TO_RESET = (signal.SIGTERM, signal.SIGCHLD, signal.SIGHUP, signal.SIGQUIT)
 
 
 @dataclass(frozen=True)
 class ChildPlan:
-    """What one run's child needs; built by the server before the fork."""
+    """What one run's child needs; built by the server before the fork (never the code)."""
 
-    code: str
     limits: RunLimits
     uid: int
     gid: int
@@ -73,11 +79,12 @@ def run_child(plan: ChildPlan) -> NoReturn:
         os._exit(SETUP_FAILED_EXIT)
     try:
         _confine(plan)
+        code = protocol.read_code(0)
     except BaseException as error:  # any set-up failure is the sandbox's
         report({"setup_error": f"{type(error).__name__}: {error}"})
         os._exit(SETUP_FAILED_EXIT)
     report({"ready": True})
-    _execute(plan.code)
+    _execute(code)
 
 
 def report(message: dict[str, object]) -> None:
@@ -109,6 +116,10 @@ def _take_descriptors(plan: ChildPlan) -> None:
 
 def _confine(plan: ChildPlan) -> None:
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+    # The kernel's OOM killer picks a run first, never the worker or the server. Written as
+    # root: right after the uid change /proc/self belongs to root, not yet to the run.
+    with open("/proc/self/oom_score_adj", "w") as oom_score:
+        oom_score.write(str(_OOM_SCORE_ADJ))
     os.setgroups([])
     os.setresgid(plan.gid, plan.gid, plan.gid)
     os.setresuid(plan.uid, plan.uid, plan.uid)
@@ -260,7 +271,34 @@ def _print_user_traceback(error: BaseException) -> None:
     # The first frame is _execute's; the user sees their own frames only.
     user_frames = error.__traceback__.tb_next if error.__traceback__ else None
     with contextlib.suppress(Exception):  # e.g. no memory left to format it
-        traceback.print_exception(type(error), error, user_frames, file=sys.stderr)
+        frames, tail = _count_frames(user_frames)
+        if frames <= 2 * _TRACEBACK_EDGE_FRAMES:
+            traceback.print_exception(type(error), error, user_frames, file=sys.stderr)
+            return
+        first = traceback.extract_tb(user_frames, limit=_TRACEBACK_EDGE_FRAMES)
+        last = traceback.extract_tb(tail, limit=_TRACEBACK_EDGE_FRAMES)
+        omitted = frames - 2 * _TRACEBACK_EDGE_FRAMES
+        sys.stderr.write(
+            "Traceback (most recent call last):\n"
+            + "".join(first.format())
+            + f"  [... {omitted} frames omitted ...]\n"
+            + "".join(last.format())
+            + "".join(traceback.format_exception_only(type(error), error))
+        )
+
+
+def _count_frames(frames: types.TracebackType | None) -> tuple[int, types.TracebackType | None]:
+    """How many frames `frames` holds, and where its last _TRACEBACK_EDGE_FRAMES begin.
+
+    A plain walk: the traceback module's own would work out every frame's positions.
+    """
+    tail: collections.deque[types.TracebackType] = collections.deque(maxlen=_TRACEBACK_EDGE_FRAMES)
+    count = 0
+    while frames is not None:
+        tail.append(frames)
+        count += 1
+        frames = frames.tb_next
+    return count, tail[0] if tail else None
 
 
 def _finish(exit_code: int) -> int:

@@ -1,8 +1,10 @@
 """`Sandbox`: the client of the fork server, used by the execution worker.
 
 It starts `python -m sandbox_task.server` with a scrubbed environment (in namespaces mode
-inside bubblewrap), waits until pandas, numpy and scipy are imported, then sends each run to
-the server and waits for its result. `run` is thread-safe: the server runs up to
+inside bubblewrap) and waits until pandas, numpy and scipy are imported. For each run it makes
+the run's pipes, sends the server the limits and the child's ends of the pipes, writes the code
+and stdin and reads the output itself (the server never holds any of it), and turns the
+server's account of how the child ended into the RunResult. `run` is thread-safe: the server runs up to
 `max_concurrent_runs` at once. A server that dies fails the runs in flight with SandboxError
 and is started again by the next `run`.
 """
@@ -22,9 +24,12 @@ from pathlib import Path
 from types import TracebackType
 from typing import Literal
 
+from sandbox_task import protocol
 from sandbox_task.connection import ServerConnection
 from sandbox_task.contract import RunRequest, RunResult, SandboxError
 from sandbox_task.launch import server_command, server_environment
+from sandbox_task.outcome import ChildReport, build_result
+from sandbox_task.runpipes import RunPipes
 from sandbox_task.uids import UidBlock, claim_uid_block
 
 Isolation = Literal["auto", "namespaces", "plain"]
@@ -32,8 +37,10 @@ logger = logging.getLogger(__name__)
 
 # Importing pandas, numpy and scipy on a cold Fargate task takes seconds, not minutes.
 START_TIMEOUT_S = 120.0
-# How long past a run's own time limit the server may take to answer before it is presumed
-# stuck (and restarted): teardown is milliseconds, this is only a safety net.
+# How long past a run's own time limit (counted from the run's start in the server, not from
+# its submission: it may wait there for a uid still being cleaned) the server may take to
+# answer before it is presumed stuck (and restarted): killing is milliseconds, the files are
+# removed after the answer; this is only a safety net.
 ANSWER_GRACE_S = 30.0
 
 
@@ -120,10 +127,14 @@ class Sandbox:
 
     @property
     def uid_range(self) -> range:
-        """The uids the runs of this sandbox use."""
+        """The uids the runs of this sandbox may use: its block's run uids.
+
+        Usually the first `max_concurrent_runs` of them; the server skips any uid its start-up
+        sweep could not clear and takes the next one.
+        """
         if self._uid_block is None:
             raise SandboxError("the sandbox is not started")
-        return range(self._uid_block.base, self._uid_block.base + self._max_concurrent_runs)
+        return range(self._uid_block.base, self._uid_block.base + UidBlock.RUN_UIDS)
 
     # -- running --------------------------------------------------------------------------
 
@@ -139,8 +150,27 @@ class Sandbox:
             return self._run_on(connection, request)
 
     def _run_on(self, connection: ServerConnection, request: RunRequest) -> RunResult:
-        pending = connection.submit(request)
-        if not pending.done.wait(request.limits.timeout_s + ANSWER_GRACE_S):
+        """Make the run's pipes, send the child's ends, feed and read them, merge the ending.
+
+        The code, stdin and output stay in this process: the server only gets the pipes.
+        """
+        pipes = RunPipes(request.limits)
+        try:
+            child_ends = pipes.take_child_ends()
+            try:
+                pending = connection.submit(request.limits, child_ends)
+            finally:
+                for descriptor in child_ends:
+                    os.close(descriptor)
+            try:
+                budget_s = request.limits.timeout_s + ANSWER_GRACE_S
+                pipes.exchange(protocol.run_input(request.code, request.stdin), pending, budget_s)
+                answered = pending.wait(budget_s)
+            finally:
+                pending.close()
+        finally:
+            pipes.close()
+        if not answered:
             connection.forget(pending)
             connection.fail("the sandbox server stopped answering")
             connection.process.kill()
@@ -148,9 +178,19 @@ class Sandbox:
         if pending.error is not None:
             raise SandboxError(pending.error)
         answer = pending.answer or {}
-        if "result" not in answer:
+        ended = answer.get("ended")
+        if not isinstance(ended, dict):
             raise SandboxError(str(answer.get("error", "the sandbox server gave no result")))
-        return RunResult.from_dict(answer["result"])
+        return build_result(
+            limits=request.limits,
+            wait_status=int(ended["wait_status"]),
+            cpu_seconds=float(ended["cpu_seconds"]),
+            timed_out=bool(ended["timed_out"]),
+            report=ChildReport.parse(bytes(pipes.status.data)),
+            stdout=pipes.stdout,
+            stderr=pipes.stderr,
+            elapsed_ms=int(ended["elapsed_ms"]),
+        )
 
     # -- the server -----------------------------------------------------------------------
 

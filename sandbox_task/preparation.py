@@ -13,6 +13,7 @@ import sys
 from sandbox_task import importpaths
 from sandbox_task.contract import SandboxError
 from sandbox_task.teardown import tear_down
+from sandbox_task.uids import UidBlock
 
 # BLAS and OpenMP read these when the libraries load: one thread per run.
 THREAD_VARIABLES = (
@@ -36,22 +37,30 @@ PRELOADED_STANDARD_MODULES = (
 )  # fmt: skip
 
 
-def sweep_uids(uid_base: int, slots: int, scratch_root: str) -> None:
-    """Tear down every uid of the block before serving.
+def sweep_uids(uid_base: int, slots: int, scratch_root: str) -> list[int]:
+    """Tear down every uid of the block before serving; return those that were cleared.
 
     A server that crashed may have left processes and files of these uids behind (its
-    client then starts a new server on the same block).
+    client then starts a new server on the same block). A uid that cannot be cleared is
+    left out (and logged), never served, and the next run uid of the block is tried instead:
+    starting without it beats not starting at all.
 
-    Raises:
-        SandboxError: a uid could not be cleared.
+    Returns:
+        Up to `slots` cleared run uids, in order (fewer only when too many cannot be cleared).
     """
-    for uid in range(uid_base, uid_base + slots):
+    cleared: list[int] = []
+    for uid in range(uid_base, uid_base + UidBlock.RUN_UIDS):
+        if len(cleared) == slots:
+            break
         pid = os.fork()
         if pid == 0:
             os._exit(0 if tear_down(uid, scratch_root) else 1)
         _, wait_status = os.waitpid(pid, 0)
-        if wait_status != 0:
-            raise SandboxError(f"uid {uid} could not be cleared (wait status {wait_status})")
+        if wait_status == 0:
+            cleared.append(uid)
+        else:
+            print(f"sandbox: uid {uid} could not be cleared, not used", file=sys.stderr)
+    return cleared
 
 
 def prepare_scratch_root(path: str) -> None:

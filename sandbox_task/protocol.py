@@ -2,19 +2,23 @@
 
 The server talks to its client on a socket of its own (never the children's stdout), so
 nothing a run prints can be mistaken for a message. Each message is a 4-byte big-endian length
-followed by that many bytes of UTF-8 JSON.
+followed by that many bytes of UTF-8 JSON. A run request also carries the child's ends of the
+run's pipes as SCM_RIGHTS descriptors, attached to the message's bytes.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import socket
 import struct
 from typing import Any
 
 _HEADER = struct.Struct(">I")
-# A request carries code and stdin, a result carries two capped outputs: far below this.
-MAX_MESSAGE_BYTES = 64 * 1024 * 1024
+# Requests and endings are a few hundred bytes (code and output travel on the run's pipes).
+MAX_MESSAGE_BYTES = 1024 * 1024
+# The descriptors of one run request, in this order: stdin, stdout, stderr, status.
+RUN_DESCRIPTORS = 4
 
 
 class ProtocolError(Exception):
@@ -32,6 +36,46 @@ def encode(message: dict[str, Any]) -> bytes:
 def send(sock: socket.socket, message: dict[str, Any]) -> None:
     """Send one message on a blocking socket."""
     sock.sendall(encode(message))
+
+
+def send_with_descriptors(
+    sock: socket.socket, message: dict[str, Any], descriptors: list[int]
+) -> None:
+    """Send one message on a blocking socket with `descriptors` attached to its first bytes."""
+    data = encode(message)
+    sent = socket.send_fds(sock, [data], descriptors)
+    if sent < len(data):
+        sock.sendall(data[sent:])
+
+
+def run_input(code: str, stdin: str) -> bytes:
+    """What the client writes into a run's stdin pipe: the code, length first, then stdin.
+
+    The child reads the code off the front (`read_code`) before the user's first line, so
+    the code travels from the client straight to the child, never through the server.
+    """
+    code_bytes = code.encode("utf-8", "surrogatepass")
+    return _HEADER.pack(len(code_bytes)) + code_bytes + stdin.encode("utf-8", "surrogatepass")
+
+
+def read_code(descriptor: int) -> str:
+    """Read the code off the front of a run's stdin (unbuffered: the rest stays for the run).
+
+    Raises:
+        ProtocolError: the pipe ended before the whole code arrived.
+    """
+    (length,) = _HEADER.unpack(_read_descriptor_exactly(descriptor, _HEADER.size))
+    return _read_descriptor_exactly(descriptor, length).decode("utf-8", "surrogatepass")
+
+
+def _read_descriptor_exactly(descriptor: int, size: int) -> bytes:
+    chunks = bytearray()
+    while len(chunks) < size:
+        chunk = os.read(descriptor, min(size - len(chunks), 1024 * 1024))
+        if not chunk:
+            raise ProtocolError("the code ended early")
+        chunks += chunk
+    return bytes(chunks)
 
 
 def receive(sock: socket.socket) -> dict[str, Any] | None:

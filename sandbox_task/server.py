@@ -2,18 +2,24 @@
 
 Started by `sandbox_task.client.Sandbox` as `python -m sandbox_task.server`, with a scrubbed
 environment and the client's end of a socket pair as `--control-fd`. It answers
-`{"ready": ...}` once the libraries are imported, then serves requests
-`{"id": n, "request": RunRequest}` with `{"id": n, "result": RunResult}` or
-`{"id": n, "error": "..."}`, framed by `sandbox_task.protocol`.
+`{"ready": ...}` once the libraries are imported, then serves requests `{"id": n, "limits":
+RunLimits}`, each carrying the child's ends of the run's four pipes (stdin, stdout, stderr,
+status) as SCM_RIGHTS descriptors: `{"id": n, "started": true}` when the child is forked
+(a request waits for a free uid), then `{"id": n, "ended": {wait status, CPU time, timed
+out, elapsed ms}}`, or `{"id": n, "error": "..."}`; framed by `sandbox_task.protocol`.
+
+The server never sees a run's code, stdin or output: the client writes and reads the pipes,
+the child reads its code from its stdin after the fork. Every child is a copy of this
+process's memory, so whatever this process once held, any later run could read.
 
 One single-threaded event loop supervises every run (forking from a process with threads
-could deadlock the child): it feeds stdin, reads stdout and stderr up to their caps, reaps
-children on SIGCHLD, enforces the wall clock, and when the child is gone (or its time is up)
-has the janitor fork the teardown helper that kills whatever the run left and removes its
-files. Each run in
-flight holds a uid of its own from a block the client reserved. The server is a child
-subreaper: the run's orphans (double-forked daemons) become its children and are reaped here,
-so no zombie keeps counting against a uid's process limit.
+could deadlock the child): it reaps children on SIGCHLD, enforces the wall clock, and when the
+child is gone (or its time is up) has the janitor fork the teardown helper that kills
+whatever the run left and removes its files. Each run in flight holds a uid of its own from a
+block the client reserved (those the start-up sweep could clear); a uid whose teardown fails
+is quarantined, and once none is left every request is refused at once. The server is a child subreaper: the run's orphans (double-forked
+daemons) become its children and are reaped here, so no zombie keeps counting against a
+uid's process limit.
 """
 
 from __future__ import annotations
@@ -28,75 +34,96 @@ import socket
 import sys
 import time
 from collections import deque
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from sandbox_task import namespaces, protocol
 from sandbox_task.child import ChildPlan, run_child
-from sandbox_task.contract import RunRequest, SandboxError
+from sandbox_task.contract import RunLimits, SandboxError
 from sandbox_task.janitor import Janitor
-from sandbox_task.outcome import Capture, ChildReport, build_result
 from sandbox_task.preparation import preload, prepare_scratch_root, sweep_uids
 
-_READ_CHUNK = 64 * 1024
-_STATUS_CAP = 64 * 1024
-# After a run's processes are all dead, how long its pipes may still be read from: only a
-# descriptor smuggled to another uid's process could keep them open longer.
-_DRAIN_GRACE_S = 0.05
+# How often a timed-out child that is somehow still alive is sent SIGKILL again.
+_KILL_AGAIN_S = 0.25
+# How long the ending waits for the run's files to be removed once its processes are dead:
+# a run's leftovers are normally gone when its result arrives, but a run that made a million
+# files gets its result without waiting for them (its uid stays busy until they are gone).
+_REMOVAL_WAIT_S = 1.0
+# Descriptors one read of the control socket may carry: Linux hands out at most one
+# message's worth (RUN_DESCRIPTORS) per read, so this only has to be larger.
+_MAX_DESCRIPTORS_PER_READ = 4 * protocol.RUN_DESCRIPTORS
 
 
 @dataclass(eq=False)
 class Run:
-    """One run in flight: its child, its pipes, what it produced so far."""
+    """One run in flight: its child and how it ended. Never anything the run reads or writes."""
 
     request_id: Any
-    request: RunRequest
-    slot: int
+    limits: RunLimits
     uid: int
     pid: int
     started: float
     deadline: float
-    stdin_fd: int | None
-    stdin_data: memoryview
-    stdout: Capture
-    stderr: Capture
-    status: Capture
-    open_outputs: dict[int, Capture] = field(default_factory=dict)
     wait_status: int | None = None
     cpu_seconds: float = 0.0
     elapsed_ms: int = 0
     timed_out: bool = False
+    next_kill: float = 0.0
     teardown_requested: bool = False
+    # When the teardown said every process of the uid is gone.
+    dead_at: float | None = None
+    answered: bool = False
+    # The teardown is complete (files removed too): the uid is free again, or quarantined.
     teardown_ok: bool | None = None
+
+    def answer_due(self) -> float | None:
+        """When the ending may be sent (None: not yet known).
+
+        Once the teardown is complete, or _REMOVAL_WAIT_S after every process is dead if the
+        file removal takes longer (the uid stays busy meanwhile).
+        """
+        if self.answered or self.wait_status is None:
+            return None
+        if self.teardown_ok is not None:
+            return 0.0
+        return None if self.dead_at is None else self.dead_at + _REMOVAL_WAIT_S
 
     @property
     def finished(self) -> bool:
-        return self.wait_status is not None and self.teardown_ok is not None
+        return self.answered and self.teardown_ok is not None
+
+
+@dataclass(eq=False)
+class QueuedRun:
+    """A request waiting for a free uid: its limits and the child's ends of its pipes."""
+
+    request_id: Any
+    limits: RunLimits
+    descriptors: tuple[int, ...]
 
 
 class ForkServer:
-    """The event loop: requests in, one child per run, results out."""
+    """The event loop: requests in, one child per run, endings out."""
 
     def __init__(
         self,
         control: socket.socket,
         scratch_root: str,
-        uid_base: int,
-        slots: int,
+        run_uids: list[int],
         use_namespaces: bool,
         janitor: Janitor,
         import_handles: tuple[int, ...] = (),
     ) -> None:
         self._control = control
         self._scratch_root = scratch_root
-        self._uid_base = uid_base
-        self._free_slots = deque(range(slots))
+        self._free_uids = deque(run_uids)
         self._use_namespaces = use_namespaces
         self._import_handles = import_handles
         self._janitor = janitor
         self._decoder = protocol.FrameDecoder()
+        self._received_descriptors: deque[int] = deque()
         self._selector = selectors.DefaultSelector()
-        self._queue: deque[tuple[Any, RunRequest]] = deque()
+        self._queue: deque[QueuedRun] = deque()
         self._runs: set[Run] = set()
         self._closing = False
         self._children: dict[int, Run] = {}
@@ -107,52 +134,80 @@ class ForkServer:
 
     def serve(self) -> None:
         """Serve until the client closes its end, then end every run in flight."""
-        self._selector.register(self._control, selectors.EVENT_READ, ("control", None))
-        self._selector.register(self._sigchld_read, selectors.EVENT_READ, ("sigchld", None))
-        self._selector.register(self._janitor.socket, selectors.EVENT_READ, ("janitor", None))
+        self._selector.register(self._control, selectors.EVENT_READ, "control")
+        self._selector.register(self._sigchld_read, selectors.EVENT_READ, "sigchld")
+        self._selector.register(self._janitor.socket, selectors.EVENT_READ, "janitor")
         while not self._closing or self._runs:
             for key, _ in self._selector.select(self._next_timeout()):
-                kind, run = key.data
-                self._dispatch(kind, run, key.fd)
+                self._dispatch(key.data)
             self._reap_children()
             self._enforce_deadlines()
+            now = time.monotonic()
+            for run in self._runs:
+                due = run.answer_due()
+                if due is not None and due <= now:
+                    self._answer(run)
             for run in [run for run in self._runs if run.finished]:
-                self._finish(run)
+                self._release(run)
 
     # -- requests -------------------------------------------------------------------------
 
     def _read_control(self) -> None:
-        data = self._control.recv(1024 * 1024)
+        data, descriptors, flags, _ = socket.recv_fds(
+            self._control, 64 * 1024, _MAX_DESCRIPTORS_PER_READ, socket.MSG_CMSG_CLOEXEC
+        )
+        self._received_descriptors.extend(descriptors)
+        if flags & socket.MSG_CTRUNC:
+            raise SandboxError("the client sent more descriptors than a request carries")
         if not data:
             self._shut_down()
             return
         for message in self._decoder.feed(data):
-            request_id = message.get("id")
-            try:
-                request = RunRequest.from_dict(message["request"])
-            except (KeyError, TypeError, ValueError) as error:
-                self._send({"id": request_id, "error": f"invalid request: {error}"})
-                continue
-            self._queue.append((request_id, request))
+            self._queue_request(message)
         self._start_queued()
+
+    def _queue_request(self, message: dict[str, Any]) -> None:
+        # The descriptors came with the message's first bytes: no later than its end.
+        if len(self._received_descriptors) < protocol.RUN_DESCRIPTORS:
+            raise SandboxError("a request arrived without its descriptors")
+        descriptors = tuple(
+            self._received_descriptors.popleft() for _ in range(protocol.RUN_DESCRIPTORS)
+        )
+        request_id = message.get("id")
+        try:
+            limits = RunLimits(**message["limits"])
+        except (KeyError, TypeError, ValueError) as error:
+            _close_all(descriptors)
+            self._send({"id": request_id, "error": f"invalid request: {error}"})
+            return
+        self._queue.append(QueuedRun(request_id, limits, descriptors))
 
     def _shut_down(self) -> None:
         self._closing = True
         self._selector.unregister(self._control)
-        self._queue.clear()
+        while self._queue:
+            _close_all(self._queue.popleft().descriptors)
         for run in list(self._runs):
-            run.timed_out = True
-            self._start_teardown(run)
+            self._time_out(run)
 
     def _start_queued(self) -> None:
-        while self._queue and self._free_slots and not self._closing:
-            request_id, request = self._queue.popleft()
-            slot = self._free_slots.popleft()
+        while self._queue and self._free_uids and not self._closing:
+            queued = self._queue.popleft()
+            uid = self._free_uids.popleft()
             try:
-                self._start_run(request_id, request, slot)
+                self._start_run(queued, uid)
             except OSError as error:
-                self._free_slots.appendleft(slot)
-                self._send({"id": request_id, "error": f"could not start the run: {error}"})
+                self._free_uids.appendleft(uid)
+                self._send({"id": queued.request_id, "error": f"could not start the run: {error}"})
+            finally:
+                # The child has its copies: the server never holds a run's pipes.
+                _close_all(queued.descriptors)
+        if not self._free_uids and not self._runs:
+            # Every uid is quarantined: no run will ever free one, so waiting is pointless.
+            while self._queue:
+                queued = self._queue.popleft()
+                _close_all(queued.descriptors)
+                self._send({"id": queued.request_id, "error": "no sandbox uid is left to run as"})
 
     def _send(self, message: dict[str, Any]) -> None:
         with contextlib.suppress(OSError):  # a gone client shows up as EOF on the next read
@@ -160,63 +215,41 @@ class ForkServer:
 
     # -- starting a run -------------------------------------------------------------------
 
-    def _start_run(self, request_id: Any, request: RunRequest, slot: int) -> None:
-        stdin_read, stdin_write = os.pipe2(os.O_CLOEXEC)
-        stdout_read, stdout_write = os.pipe2(os.O_CLOEXEC)
-        stderr_read, stderr_write = os.pipe2(os.O_CLOEXEC)
-        status_read, status_write = os.pipe2(os.O_CLOEXEC)
-        uid = self._uid_base + slot
+    def _start_run(self, queued: QueuedRun, uid: int) -> None:
+        stdin_fd, stdout_fd, stderr_fd, status_fd = queued.descriptors
         plan = ChildPlan(
-            code=request.code,
-            limits=request.limits,
+            limits=queued.limits,
             uid=uid,
             gid=uid,
             scratch_root=self._scratch_root,
             scratch_name=f"run-{uid}-{os.urandom(8).hex()}",
             namespaces=self._use_namespaces,
-            stdin_fd=stdin_read,
-            stdout_fd=stdout_write,
-            stderr_fd=stderr_write,
-            status_fd=status_write,
+            stdin_fd=stdin_fd,
+            stdout_fd=stdout_fd,
+            stderr_fd=stderr_fd,
+            status_fd=status_fd,
             import_handles=self._import_handles,
         )
         started = time.monotonic()
         pid = os.fork()
         if pid == 0:
             run_child(plan)
-        for descriptor in (stdin_read, stdout_write, stderr_write, status_write):
-            os.close(descriptor)
-        limits = request.limits
         run = Run(
-            request_id=request_id,
-            request=request,
-            slot=slot,
+            request_id=queued.request_id,
+            limits=queued.limits,
             uid=uid,
             pid=pid,
             started=started,
-            deadline=started + limits.timeout_s,
-            stdin_fd=stdin_write,
-            stdin_data=memoryview(request.stdin.encode()),
-            stdout=Capture.with_cap(limits.output_bytes),
-            stderr=Capture.with_cap(limits.output_bytes),
-            status=Capture.with_cap(_STATUS_CAP),
+            deadline=started + queued.limits.timeout_s,
         )
-        run.open_outputs = {
-            stdout_read: run.stdout,
-            stderr_read: run.stderr,
-            status_read: run.status,
-        }
         self._runs.add(run)
-        for descriptor in run.open_outputs:
-            os.set_blocking(descriptor, False)
-            self._selector.register(descriptor, selectors.EVENT_READ, ("output", run))
-        os.set_blocking(stdin_write, False)
-        self._selector.register(stdin_write, selectors.EVENT_WRITE, ("stdin", run))
         self._children[pid] = run
+        # The client's time limit for its answer starts now, not while the run was queued.
+        self._send({"id": queued.request_id, "started": True})
 
     # -- events ---------------------------------------------------------------------------
 
-    def _dispatch(self, kind: str, run: Run | None, descriptor: int) -> None:
+    def _dispatch(self, kind: str) -> None:
         if kind == "control":
             self._read_control()
         elif kind == "janitor":
@@ -224,12 +257,6 @@ class ForkServer:
         elif kind == "sigchld":
             with contextlib.suppress(BlockingIOError):
                 os.read(self._sigchld_read, 4096)
-        elif kind == "output":
-            assert run is not None
-            self._read_output(run, descriptor)
-        elif kind == "stdin":
-            assert run is not None
-            self._write_stdin(run)
 
     def _reap_children(self) -> None:
         """Reap every exited child: run children and adopted orphans (the janitor must live)."""
@@ -247,54 +274,20 @@ class ForkServer:
                 raise SandboxError("the janitor died")
 
     def _read_janitor(self) -> None:
-        answer = self._janitor.receive()
-        if answer is None:
+        report = self._janitor.receive_report()
+        if report is None:
             raise SandboxError("the janitor closed its socket")
-        uid, succeeded = answer
         for run in self._runs:
-            if run.uid == uid and run.teardown_requested:
-                run.teardown_ok = succeeded
-
-    def _read_output(self, run: Run, descriptor: int) -> None:
-        try:
-            chunk = os.read(descriptor, _READ_CHUNK)
-        except BlockingIOError:
-            return
-        except OSError:
-            chunk = b""
-        if chunk:
-            run.open_outputs[descriptor].add(chunk)
-        else:
-            self._close_output(run, descriptor)
-
-    def _close_output(self, run: Run, descriptor: int) -> None:
-        self._selector.unregister(descriptor)
-        os.close(descriptor)
-        del run.open_outputs[descriptor]
-
-    def _write_stdin(self, run: Run) -> None:
-        assert run.stdin_fd is not None
-        try:
-            written = os.write(run.stdin_fd, run.stdin_data[:_READ_CHUNK])
-        except BlockingIOError:
-            return
-        except OSError:  # the run closed its stdin: what it did not read is dropped
-            written = len(run.stdin_data)
-        run.stdin_data = run.stdin_data[written:]
-        if not run.stdin_data:
-            self._close_stdin(run)
-
-    def _close_stdin(self, run: Run) -> None:
-        if run.stdin_fd is not None:
-            self._selector.unregister(run.stdin_fd)
-            os.close(run.stdin_fd)
-            run.stdin_fd = None
+            if run.uid == report.uid and run.teardown_requested:
+                if run.dead_at is None:  # "done" without "dead": a teardown failed early
+                    run.dead_at = time.monotonic()
+                if report.stage == "done":
+                    run.teardown_ok = report.succeeded
 
     def _on_child_exit(self, run: Run, wait_status: int, usage: resource.struct_rusage) -> None:
         run.elapsed_ms = int((time.monotonic() - run.started) * 1000)
         run.wait_status = wait_status
         run.cpu_seconds = usage.ru_utime + usage.ru_stime
-        self._close_stdin(run)
         self._start_teardown(run)
 
     def _start_teardown(self, run: Run) -> None:
@@ -302,67 +295,77 @@ class ForkServer:
             run.teardown_requested = True
             self._janitor.request(run.uid)
 
+    def _time_out(self, run: Run) -> None:
+        """Kill the child itself, then everything of its uid.
+
+        The child may still be root, in its set-up, where the uid sweep cannot see it; it is
+        the server's own unreaped child, so its pid cannot have been reused. Once SIGKILL is
+        pending it can start no process any more, so the sweep that follows gets the rest.
+        Without CAP_KILL (Fargate) the kill fails once the child has its run uid, which is
+        then exactly when the sweep reaches it.
+        """
+        run.timed_out = True
+        self._kill_child(run)
+        self._start_teardown(run)
+
+    def _kill_child(self, run: Run) -> None:
+        if run.wait_status is None:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.kill(run.pid, signal.SIGKILL)
+            run.next_kill = time.monotonic() + _KILL_AGAIN_S
+
     def _enforce_deadlines(self) -> None:
         now = time.monotonic()
         for run in self._runs:
-            if run.wait_status is None and not run.timed_out and now >= run.deadline:
-                run.timed_out = True
-                self._start_teardown(run)
+            if run.wait_status is not None:
+                continue
+            if not run.timed_out and now >= run.deadline:
+                self._time_out(run)
+            elif run.timed_out and now >= run.next_kill:
+                self._kill_child(run)
 
     def _next_timeout(self) -> float | None:
-        deadlines = [
-            run.deadline for run in self._runs if run.wait_status is None and not run.timed_out
+        moments = [
+            run.next_kill if run.timed_out else run.deadline
+            for run in self._runs
+            if run.wait_status is None
         ]
-        if not deadlines:
+        moments += [due for run in self._runs if (due := run.answer_due()) is not None]
+        if not moments:
             return None
-        return max(0.0, min(deadlines) - time.monotonic())
+        return max(0.0, min(moments) - time.monotonic())
 
     # -- finishing ------------------------------------------------------------------------
 
-    def _finish(self, run: Run) -> None:
-        """Every process of the run is dead: collect the last output, answer, free the uid."""
-        self._drain(run)
+    def _answer(self, run: Run) -> None:
+        """Every process of the run is dead: say how it ended (its files may still go)."""
+        run.answered = True
+        self._send(
+            {
+                "id": run.request_id,
+                "ended": {
+                    "wait_status": run.wait_status,
+                    "cpu_seconds": run.cpu_seconds,
+                    "timed_out": run.timed_out,
+                    "elapsed_ms": run.elapsed_ms,
+                },
+            }
+        )
+
+    def _release(self, run: Run) -> None:
+        """The teardown is complete: free the uid, or quarantine it if the teardown failed."""
         self._runs.discard(run)
         if run.teardown_ok:
-            self._free_slots.append(run.slot)
+            self._free_uids.append(run.uid)
         else:
             print(f"sandbox: uid {run.uid} quarantined, its teardown failed", file=sys.stderr)
-        assert run.wait_status is not None
-        try:
-            result = build_result(
-                limits=run.request.limits,
-                wait_status=run.wait_status,
-                cpu_seconds=run.cpu_seconds,
-                timed_out=run.timed_out,
-                report=ChildReport.parse(bytes(run.status.data)),
-                stdout=run.stdout,
-                stderr=run.stderr,
-                elapsed_ms=run.elapsed_ms,
-            )
-        except SandboxError as error:
-            self._send({"id": run.request_id, "error": str(error)})
-        else:
-            self._send({"id": run.request_id, "result": result.to_dict()})
         self._start_queued()
 
-    def _drain(self, run: Run) -> None:
-        give_up = time.monotonic() + _DRAIN_GRACE_S
-        while run.open_outputs and time.monotonic() < give_up:
-            for descriptor in list(run.open_outputs):
-                try:
-                    chunk = os.read(descriptor, _READ_CHUNK)
-                except BlockingIOError:
-                    chunk = None
-                except OSError:
-                    chunk = b""
-                if chunk:
-                    run.open_outputs[descriptor].add(chunk)
-                elif chunk is not None:
-                    self._close_output(run, descriptor)
-            if run.open_outputs:
-                time.sleep(0.001)
-        for descriptor in list(run.open_outputs):
-            self._close_output(run, descriptor)
+
+def _close_all(descriptors: tuple[int, ...]) -> None:
+    for descriptor in descriptors:
+        with contextlib.suppress(OSError):
+            os.close(descriptor)
 
 
 def _parse_arguments(argv: list[str] | None) -> argparse.Namespace:
@@ -381,8 +384,8 @@ def main(argv: list[str] | None = None) -> None:
     control = socket.socket(fileno=arguments.control_fd)
     try:
         prepare_scratch_root(arguments.scratch_root)
-        sweep_uids(arguments.uid_base, arguments.slots, arguments.scratch_root)
-        janitor = Janitor.start(arguments.scratch_root)
+        run_uids = sweep_uids(arguments.uid_base, arguments.slots, arguments.scratch_root)
+        janitor = Janitor.start(arguments.scratch_root, report_dead=True)
         import_handles = preload()
     except (OSError, ImportError, SandboxError) as error:
         protocol.send(control, {"ready": False, "error": f"{type(error).__name__}: {error}"})
@@ -391,8 +394,7 @@ def main(argv: list[str] | None = None) -> None:
     ForkServer(
         control,
         scratch_root=arguments.scratch_root,
-        uid_base=arguments.uid_base,
-        slots=arguments.slots,
+        run_uids=run_uids,
         use_namespaces=arguments.namespaces,
         janitor=janitor,
         import_handles=import_handles,

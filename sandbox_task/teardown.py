@@ -6,23 +6,29 @@ processes the run's uid owns (however they detached: new sessions, double forks)
 removal can only touch what the run itself could have touched. Root never walks, chowns or
 follows a link in a tree user code could write.
 
-Its real and saved uids are the run uid's partner (`UidBlock.teardown_uid`), which no process
-of the run has: the kernel lets a process signal another only when one of its real or
-effective uid is the other's real or saved uid, so the run cannot kill its own teardown (a
+Its real uid is the run uid's partner (`UidBlock.teardown_uid`) and its saved uid root, ids
+no process of the run has: the kernel lets a process signal another only when one of its real
+or effective uid is the other's real or saved uid, so the run cannot kill its own teardown (a
 daemon looping on kill(-1) would otherwise race it), while the helper, through its effective
-uid, still signals the run's processes.
+uid, still signals the run's processes. The saved root lets the removal switch its effective
+uid to another run uid whose directories were planted in this run's tree (removal.Identity);
+no capability is effective meanwhile.
+
+Success is reported only after a last look finds nothing of the uid left where it looks.
 """
 
 from __future__ import annotations
 
-import contextlib
 import ctypes
 import ctypes.util
 import os
 import signal
 import stat
+import sys
 import time
+from collections.abc import Callable
 
+from sandbox_task.removal import Identity, RemovalError, remove_tree
 from sandbox_task.uids import UidBlock
 
 # The usual world-writable directories of a Linux system. In the plain isolation mode a run
@@ -38,20 +44,23 @@ SHARED_WRITABLE_DIRECTORIES = (
     "/var/lock",
 )
 _SHARED_DEPTH = 2
-# Subtrees deeper than this are moved up to the scratch root and removed from there, so a
-# deliberately deep tree costs neither recursion nor descriptors.
-_MAX_DEPTH = 32
 _KILL_ROUNDS = 2000
-_MAX_ROUNDS = 1000
+# Removal passes over one directory: the last one only checks that nothing is left (nothing
+# of the uid can appear meanwhile: its processes are dead).
+_PASSES = 3
 _OPEN_DIRECTORY = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 _IPC_RMID = 0
 _libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
 
 
-def tear_down(uid: int, scratch_root: str) -> bool:
+def tear_down(
+    uid: int, scratch_root: str, on_processes_dead: Callable[[], object] | None = None
+) -> bool:
     """Act as the run's uid, kill its processes, remove its files; True if all went well.
 
     Changes the calling process's credentials for good: call it in a process of its own.
+    `on_processes_dead` is called once no process of the uid is left, before any removal.
+    A failure is reported on stderr (the server's log) with its reason.
     """
     try:
         # Opened while still root: the scratch root (1733) is not listable by run uids.
@@ -59,12 +68,16 @@ def tear_down(uid: int, scratch_root: str) -> bool:
         partner = UidBlock.teardown_uid(uid)
         os.setgroups([])
         os.setresgid(uid, uid, uid)
-        os.setresuid(partner, uid, partner)
+        os.setresuid(partner, uid, 0)
         kill_every_process_of_own_uid(uid)
-        remove_owned_entries(root_fd, uid, spill=True)
-        remove_shared_leftovers(uid)
+        if on_processes_dead is not None:
+            on_processes_dead()
+        identity = Identity(uid, may_act_as=UidBlock.is_run_uid)
+        remove_owned_entries(root_fd, identity)
+        remove_shared_leftovers(identity)
         remove_ipc_objects(uid)
-    except Exception:  # the server quarantines the uid
+    except Exception as error:  # the server quarantines the uid
+        print(f"sandbox: teardown of uid {uid} failed: {error!r}", file=sys.stderr)
         return False
     return True
 
@@ -112,37 +125,32 @@ def _live_processes_of(uid: int) -> list[int]:
     return alive
 
 
-def remove_owned_entries(directory_fd: int, uid: int, *, spill: bool) -> None:
-    """Remove every entry of the directory that the uid owns, whole trees, following no link.
+def remove_owned_entries(directory_fd: int, identity: Identity) -> None:
+    """Remove every entry of the directory that the identity's uid owns, whole trees.
 
     In the scratch root that is the run's scratch directory and anything it renamed or
-    created next to it. With `spill`, subtrees too deep to walk are moved up here and removed
-    in a later round.
+    created next to it. Returns only once a listing shows none left.
+
+    Raises:
+        RemovalError: some could not be removed (the rest were).
     """
-    for _ in range(_MAX_ROUNDS):
-        owned = []
-        for entry in os.scandir(directory_fd):
-            with contextlib.suppress(OSError):
-                if entry.stat(follow_symlinks=False).st_uid == uid:
-                    owned.append(entry.name)
-        if not owned:
-            return
-        for name in owned:
-            _remove_tree(directory_fd, name, spill=spill)
-        if not spill:
-            return
-    raise RuntimeError("the scratch tree could not be removed")
+    owned, _ = _scan(directory_fd, identity.home)
+    _remove_until_none_left(directory_fd, identity, owned)
 
 
-def remove_shared_leftovers(uid: int) -> None:
-    """Remove what the uid owns in the world-writable directories (and those within them)."""
+def remove_shared_leftovers(identity: Identity) -> None:
+    """Remove what the uid owns in the world-writable directories (and those within them).
+
+    Raises:
+        RemovalError: some could not be removed.
+    """
     for directory in SHARED_WRITABLE_DIRECTORIES:
         try:
             directory_fd = os.open(directory, _OPEN_DIRECTORY)
         except OSError:
             continue
         try:
-            _remove_shared_entries(directory_fd, uid, _SHARED_DEPTH)
+            _remove_shared_entries(directory_fd, identity, _SHARED_DEPTH)
         finally:
             os.close(directory_fd)
 
@@ -169,73 +177,52 @@ def remove_ipc_objects(uid: int) -> None:
                 remove(int(row[columns[id_column]]))
 
 
-def _remove_shared_entries(directory_fd: int, uid: int, depth: int) -> None:
-    remove_owned_entries(directory_fd, uid, spill=False)
+def _remove_shared_entries(directory_fd: int, identity: Identity, depth: int) -> None:
+    owned, open_subdirectories = _scan(directory_fd, identity.home)
+    _remove_until_none_left(directory_fd, identity, owned)
     if depth <= 1:
         return
+    for name in open_subdirectories:
+        try:
+            inner_fd = os.open(name, _OPEN_DIRECTORY, dir_fd=directory_fd)
+        except OSError:
+            continue
+        try:
+            _remove_shared_entries(inner_fd, identity, depth - 1)
+        finally:
+            os.close(inner_fd)
+
+
+def _remove_until_none_left(directory_fd: int, identity: Identity, owned: list[str]) -> None:
+    """Remove the trees `owned` names, then list again until none of the uid's is left."""
+    for _ in range(_PASSES):
+        if not owned:
+            return
+        failures = []
+        for name in owned:
+            try:
+                remove_tree(directory_fd, name, identity)
+            except RemovalError as error:
+                failures.append(f"{name}: {error}")
+        if failures:
+            raise RemovalError("; ".join(failures[:3]))
+        owned, _ = _scan(directory_fd, identity.home)
+    raise RemovalError(f"entries of uid {identity.home} are still there")
+
+
+def _scan(directory_fd: int, uid: int) -> tuple[list[str], list[str]]:
+    """The directory's entries `uid` owns, and its world-writable subdirectories of others.
+
+    One lstat per entry (links themselves, never their targets).
+    """
+    owned, open_subdirectories = [], []
     for entry in os.scandir(directory_fd):
-        with contextlib.suppress(OSError):
+        try:
             info = entry.stat(follow_symlinks=False)
-            if stat.S_ISDIR(info.st_mode) and info.st_mode & stat.S_IWOTH:
-                inner_fd = os.open(entry.name, _OPEN_DIRECTORY, dir_fd=directory_fd)
-                try:
-                    _remove_shared_entries(inner_fd, uid, depth - 1)
-                finally:
-                    os.close(inner_fd)
-
-
-def _remove_tree(parent_fd: int, name: str, *, spill: bool) -> None:
-    """Remove `name` under `parent_fd`, moving subtrees deeper than _MAX_DEPTH up to it.
-
-    Without `spill` nothing is moved and deep subtrees are left in place.
-    """
-    with contextlib.suppress(OSError):
-        _remove_below(parent_fd, name, parent_fd, spill, depth=0)
-
-
-def _remove_below(
-    parent_fd: int,
-    name: str,
-    top_fd: int,
-    spill: bool,
-    depth: int,
-) -> None:
-    try:
-        os.unlink(name, dir_fd=parent_fd)
-        return
-    except FileNotFoundError:
-        return
-    except IsADirectoryError:
-        pass
-    if depth >= _MAX_DEPTH:
-        if spill:
-            # Moving a directory rewrites its "..": it must be writable first.
-            os.close(_open_own_directory(parent_fd, name))
-            new_name = f"spilled-{os.urandom(12).hex()}"
-            os.rename(name, new_name, src_dir_fd=parent_fd, dst_dir_fd=top_fd)
-        return
-    directory_fd = _open_own_directory(parent_fd, name)
-    try:
-        for entry in list(os.scandir(directory_fd)):
-            _remove_below(directory_fd, entry.name, top_fd, spill, depth + 1)
-    finally:
-        os.close(directory_fd)
-    os.rmdir(name, dir_fd=parent_fd)
-
-
-def _open_own_directory(parent_fd: int, name: str) -> int:
-    """Open a directory of ours for listing, first giving ourselves the rights the run took.
-
-    O_PATH needs no permission on the directory; chmod through /proc/self/fd then works on
-    exactly that inode, never on whatever a path might point to.
-    """
-    path_fd = os.open(
-        name, os.O_PATH | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=parent_fd
-    )
-    try:
-        mode = os.stat(path_fd).st_mode
-        if stat.S_IMODE(mode) & 0o700 != 0o700:
-            os.chmod(f"/proc/self/fd/{path_fd}", 0o700)
-        return os.open(".", _OPEN_DIRECTORY, dir_fd=path_fd)
-    finally:
-        os.close(path_fd)
+        except OSError:  # gone meanwhile
+            continue
+        if info.st_uid == uid:
+            owned.append(entry.name)
+        elif stat.S_ISDIR(info.st_mode) and info.st_mode & stat.S_IWOTH:
+            open_subdirectories.append(entry.name)
+    return owned, open_subdirectories

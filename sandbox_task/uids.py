@@ -41,6 +41,15 @@ class UidBlock:
         """The real uid of the helper that tears down `run_uid`'s run."""
         return run_uid + UidBlock.RUN_UIDS
 
+    @staticmethod
+    def is_run_uid(uid: int) -> bool:
+        """Whether `uid` is a run uid of some block (of any server on this host).
+
+        A run's teardown may act as such a uid to remove what that run planted in its tree.
+        """
+        offset = uid - FIRST_UID
+        return 0 <= offset < _BLOCKS * UidBlock.SIZE and offset % UidBlock.SIZE < UidBlock.RUN_UIDS
+
     def release(self) -> None:
         if self.lock_fd is not None:
             os.close(self.lock_fd)

@@ -102,6 +102,15 @@ def effective_capabilities(pid: int) -> int:
     )
 
 
+def real_uid(pid: int) -> int | None:
+    """The real uid of `pid`, None once it is gone."""
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return None
+    return int(next(line for line in status.splitlines() if line.startswith("Uid:")).split()[1])
+
+
 def two_capability_python(directory: Path) -> str:
     """An interpreter launcher whose process keeps only CAP_SETUID and CAP_SETGID.
 
@@ -161,10 +170,12 @@ class Servers:
                 self.failed[mode] = f"the {mode} sandbox did not start: {error}"
                 raise
             assert sandbox.isolation_in_effect == MODES[mode]
+            # Root processes only: the probe run's teardown helper (same command line, a
+            # partner uid by the time the probe was answered) may not have exited yet.
             pids = [
                 pid
                 for pid in descendants_named("sandbox_task.server")
-                if pid not in self.known_server_pids()
+                if pid not in self.known_server_pids() and real_uid(pid) == 0
             ]
             if mode == "fargate":
                 assert pids and all(

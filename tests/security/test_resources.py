@@ -228,6 +228,7 @@ def test_recursion_past_the_c_stack_crashes_only_the_run(runner):
             nested = [nested]
         repr(nested)
         """,
+        timeout_s=10,  # building and crashing takes ~2.3 s here, more on a loaded machine
     )
     assert result.status == "FAILED"
     assert result.exit_code is None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import socket
 import struct
 
@@ -53,3 +54,39 @@ def test_an_end_inside_a_message_is_an_error() -> None:
 def test_malformed_frames_are_rejected(frame: bytes) -> None:
     with pytest.raises(protocol.ProtocolError):
         protocol.FrameDecoder().feed(frame)
+
+
+def test_the_code_is_read_off_the_front_of_stdin_and_the_rest_is_left() -> None:
+    read_end, write_end = os.pipe()
+    code = "print('é')\n\udcff"  # a lone surrogate survives too
+    os.write(write_end, protocol.run_input(code, "the stdin\n"))
+    os.close(write_end)
+
+    assert protocol.read_code(read_end) == code
+    assert os.read(read_end, 100) == b"the stdin\n"
+    os.close(read_end)
+
+
+def test_code_cut_short_is_an_error() -> None:
+    read_end, write_end = os.pipe()
+    os.write(write_end, protocol.run_input("print(1)", "")[:-1])
+    os.close(write_end)
+
+    with pytest.raises(protocol.ProtocolError):
+        protocol.read_code(read_end)
+    os.close(read_end)
+
+
+def test_descriptors_travel_with_their_message() -> None:
+    left, right = socket.socketpair()
+    read_end, write_end = os.pipe()
+    with left, right:
+        protocol.send_with_descriptors(left, {"id": 1}, [write_end])
+        os.close(write_end)
+        data, descriptors, _, _ = socket.recv_fds(right, 1024, 4)
+
+    assert protocol.FrameDecoder().feed(data) == [{"id": 1}]
+    os.write(descriptors[0], b"through the passed end")
+    os.close(descriptors[0])
+    assert os.read(read_end, 100) == b"through the passed end"
+    os.close(read_end)

@@ -165,6 +165,55 @@ if os.fork() == 0:
     assert run("print('next')").stdout == "next\n"
 
 
+def test_a_deadline_that_passes_during_the_set_up_still_ends_the_run(
+    sandbox: Sandbox, run: RunCode
+) -> None:
+    # 1 ms is over before the child has dropped root, where the uid sweep cannot see it:
+    # the server kills its child itself, so none of these is left running.
+    for _ in range(10):
+        result = run("import time\ntime.sleep(1000)", timeout_s=0.001)
+
+        assert result.status == "TIMEOUT"
+    assert processes_of(sandbox.uid_range, zombies=False) == []
+
+
+def test_a_large_stdin_does_not_deadlock_against_output_printed_first(run: RunCode) -> None:
+    # The run fills its stdout pipe before reading stdin: both must flow at once.
+    code = "import sys\nprint('o' * 1_000_000, flush=True)\nprint(len(sys.stdin.read()))"
+    result = run(code, stdin="i" * 3_000_000, output_bytes=2_000_000)
+
+    assert result.status == "COMPLETED"
+    assert result.stdout.splitlines() == ["o" * 1_000_000, "3000000"]
+
+
+def test_stdin_the_run_never_reads_is_dropped(run: RunCode) -> None:
+    result = run("print('ignored stdin')", stdin="x" * 1_000_000)
+
+    assert (result.status, result.stdout) == ("COMPLETED", "ignored stdin\n")
+
+
+def test_the_run_is_the_out_of_memory_killers_first_choice(run: RunCode) -> None:
+    result = run("print(open('/proc/self/oom_score_adj').read().strip())")
+
+    assert result.stdout == "1000\n"
+
+
+def test_a_very_deep_traceback_shows_its_first_and_last_frames_only(run: RunCode) -> None:
+    code = """\
+import sys
+sys.setrecursionlimit(10**6)
+def down(n):
+    return down(n + 1)
+down(0)
+"""
+    result = run(code, timeout_s=30, memory_mb=1024)
+
+    assert (result.status, result.error) == ("FAILED", "the program raised RecursionError")
+    assert "frames omitted ...]" in result.stderr
+    assert result.stderr.count("line 4, in down") <= 40
+    assert result.stderr.endswith("RecursionError: maximum recursion depth exceeded\n")
+
+
 def test_output_past_the_cap_is_dropped_and_flagged(run: RunCode) -> None:
     result = run(
         "import sys\nprint('o' * 300_000)\nsys.stderr.write('e' * 5000)", output_bytes=1000

@@ -42,3 +42,13 @@ def test_without_a_lock_directory_the_first_block_is_used(tmp_path) -> None:
 
 def test_the_teardown_partner_is_outside_the_run_uids() -> None:
     assert UidBlock.teardown_uid(FIRST_UID + 3) == FIRST_UID + 3 + UidBlock.RUN_UIDS
+
+
+def test_run_uids_are_the_first_half_of_every_block_and_nothing_else() -> None:
+    second_block = FIRST_UID + UidBlock.SIZE
+    assert UidBlock.is_run_uid(FIRST_UID)
+    assert UidBlock.is_run_uid(second_block + UidBlock.RUN_UIDS - 1)
+    assert not UidBlock.is_run_uid(UidBlock.teardown_uid(second_block))
+    assert not UidBlock.is_run_uid(0)
+    assert not UidBlock.is_run_uid(FIRST_UID - 1)
+    assert not UidBlock.is_run_uid(65534)

@@ -1,0 +1,52 @@
+"""The fork server's event loop alone, in a process of its own, without a janitor."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+from dataclasses import asdict
+
+from sandbox_task import protocol
+from sandbox_task.contract import RunLimits
+from sandbox_task.launch import server_environment
+
+# A server none of whose uids could be cleared (the start-up sweep returned none).
+SERVER_WITHOUT_UIDS = """
+import socket, sys
+from sandbox_task.janitor import Janitor
+from sandbox_task.server import ForkServer
+janitor_end, _ = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+control = socket.socket(fileno=int(sys.argv[1]))
+ForkServer(control, "/nonexistent", run_uids=[], use_namespaces=False,
+           janitor=Janitor(janitor_end, pid=-1)).serve()
+"""
+
+
+def test_a_server_without_a_uid_refuses_requests_at_once_and_keeps_no_pipe() -> None:
+    ours, theirs = socket.socketpair()
+    server = subprocess.Popen(
+        [sys.executable, "-c", SERVER_WITHOUT_UIDS, str(theirs.fileno())],
+        pass_fds=(theirs.fileno(),),
+        env=server_environment(),
+    )
+    theirs.close()
+    ours.settimeout(10)  # a request left waiting fails the test instead of hanging it
+    pipes = [os.pipe() for _ in range(protocol.RUN_DESCRIPTORS)]
+    try:
+        protocol.send_with_descriptors(
+            ours, {"id": 7, "limits": asdict(RunLimits())}, [write for _, write in pipes]
+        )
+        for _, write_end in pipes:
+            os.close(write_end)
+        answer = protocol.receive(ours)
+
+        assert answer == {"id": 7, "error": "no sandbox uid is left to run as"}
+        # The server closed its copies: nothing holds a write end any more.
+        assert [os.read(read_end, 10) for read_end, _ in pipes] == [b""] * len(pipes)
+    finally:
+        ours.close()
+        server.wait(timeout=10)
+        for read_end, _ in pipes:
+            os.close(read_end)
