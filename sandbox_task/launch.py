@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import sys
 from pathlib import Path
 
 from sandbox_task.preparation import THREAD_VARIABLES
@@ -103,6 +104,7 @@ def bwrap_prefix(bwrap: str, scratch_root: str) -> list[str]:
         "--tmpfs",
         "/dev/shm",  # noqa: S108 - likewise
         *_mount_point_parents(scratch_root),
+        *_kept_under_private_mounts(),
         "--bind",
         scratch_root,
         scratch_root,
@@ -118,21 +120,48 @@ def bwrap_prefix(bwrap: str, scratch_root: str) -> list[str]:
     ]
 
 
-def _mount_point_parents(scratch_root: str) -> list[str]:
-    """bwrap options making the scratch root's parents inside a private tmpfs searchable.
+PRIVATE_MOUNTS = ("/tmp", "/dev/shm")  # noqa: S108 - the private tmpfs mounts above
+
+
+def _private_mount_of(path: str) -> str | None:
+    return next((m for m in PRIVATE_MOUNTS if os.path.commonpath((m, path)) == m), None)
+
+
+def _mount_point_parents(path: str) -> list[str]:
+    """bwrap options making a path's parents inside a private tmpfs searchable.
 
     bwrap would create them 0700 (root's), and the run uids must pass through them, as they
     pass through the real ones in plain mode.
     """
+    tmpfs = _private_mount_of(path)
+    if tmpfs is None:
+        return []
+    parents = []
+    parent = os.path.dirname(path)
+    while parent != tmpfs:
+        parents.append(parent)
+        parent = os.path.dirname(parent)
     options: list[str] = []
-    for tmpfs in ("/tmp", "/dev/shm"):  # noqa: S108 - the private ones above
-        if os.path.commonpath((tmpfs, scratch_root)) != tmpfs:
-            continue
-        parent = os.path.dirname(scratch_root)
-        parents = []
-        while parent != tmpfs:
-            parents.append(parent)
-            parent = os.path.dirname(parent)
-        for directory in reversed(parents):
-            options += ["--perms", "0755", "--dir", directory]
+    for directory in reversed(parents):
+        options += ["--perms", "0755", "--dir", directory]
+    return options
+
+
+def _kept_under_private_mounts() -> list[str]:
+    """Read-only binds of what the server needs that lives below /tmp or /dev/shm.
+
+    A checkout (and its virtualenv) under /tmp — a CI runner's clone, say — would otherwise
+    vanish under the private tmpfs: the server's code, its imports and its interpreter.
+    """
+    wanted = {
+        os.path.realpath(path)
+        for path in (*_import_roots(), sys.prefix, sys.base_prefix, sys.exec_prefix)
+    }
+    wanted |= {os.path.dirname(os.path.realpath(sys.executable))}
+    kept = sorted(path for path in wanted if _private_mount_of(path) and path not in PRIVATE_MOUNTS)
+    # A path inside another kept one comes along with it.
+    outermost = [p for p in kept if not any(p != q and p.startswith(q + os.sep) for q in kept)]
+    options: list[str] = []
+    for path in outermost:
+        options += [*_mount_point_parents(path), "--ro-bind", path, path]
     return options

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import sys
+
+from sandbox_task import launch
 from sandbox_task.launch import server_command, server_environment
 from sandbox_task.preparation import THREAD_VARIABLES
 
@@ -75,3 +78,22 @@ def test_namespaces_mode_makes_the_scratch_roots_parents_searchable_in_the_priva
         "CAP_SETGID",
     ]
     assert argv[-1] == "--namespaces"
+
+
+def test_a_checkout_and_interpreter_under_tmp_stay_visible_in_namespaces_mode(monkeypatch) -> None:
+    # A CI runner may clone below /tmp, which bwrap replaces with a private tmpfs.
+    monkeypatch.setattr(launch, "_import_roots", lambda: ["/tmp/ci/repo", "/tmp/ci/repo/lib"])
+    monkeypatch.setattr(sys, "prefix", "/tmp/ci/repo/.venv")
+    monkeypatch.setattr(sys, "exec_prefix", "/tmp/ci/repo/.venv")
+    monkeypatch.setattr(sys, "base_prefix", "/usr")
+    monkeypatch.setattr(sys, "executable", "/usr/bin/python3")
+    argv = launch.bwrap_prefix("/usr/bin/bwrap", "/var/scratch")
+    binds = [argv[i + 1] for i, option in enumerate(argv) if option == "--ro-bind"]
+    assert binds == ["/", "/tmp/ci/repo"]  # the outermost path under /tmp, read-only
+    assert argv.index("--tmpfs") < argv.index("/tmp/ci/repo")  # bound after the tmpfs
+    assert argv[argv.index("/tmp/ci") - 3 : argv.index("/tmp/ci") + 1] == [
+        "--perms",
+        "0755",
+        "--dir",
+        "/tmp/ci",
+    ]
