@@ -48,7 +48,11 @@ def test_plain_mode_runs_the_server_directly() -> None:
     ]
 
 
-def test_namespaces_mode_makes_the_scratch_roots_parents_searchable_in_the_private_tmp() -> None:
+def test_namespaces_mode_makes_the_scratch_roots_parents_searchable_in_the_private_tmp(
+    monkeypatch,
+) -> None:
+    # Wherever this checkout lives (a clone below /tmp adds binds of its own, tested below).
+    monkeypatch.setattr(launch, "_kept_under_private_mounts", list)
     argv = server_command(
         python="/py", control_fd=7, scratch_root="/tmp/a/b/s", uid_base=1, slots=1, bwrap="/bw"
     )
