@@ -15,6 +15,7 @@ from typing import Any
 import boto3
 from moto.server import ThreadedMotoServer
 
+from local import moto_fixes
 from local.provision import Provisioned, provision
 
 log = logging.getLogger(__name__)
@@ -120,6 +121,7 @@ def start_aws_plane(
         # moto accepts any credentials; set fake ones so that real ones are never used.
         os.environ.update(FAKE_CREDENTIALS)
         port = free_port()
+        moto_fixes.apply()
         server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
         server.start()
         endpoint_url = f"http://127.0.0.1:{port}"

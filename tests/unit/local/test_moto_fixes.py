@@ -1,0 +1,70 @@
+"""The embedded moto's item-level transaction rollback: same outcomes as DynamoDB's."""
+
+from __future__ import annotations
+
+import boto3
+import pytest
+from botocore.exceptions import ClientError
+from moto import mock_aws
+
+from local import moto_fixes
+
+
+@pytest.fixture
+def table(monkeypatch):
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"):
+        monkeypatch.setenv(name, "testing")
+    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
+    moto_fixes.apply()
+    with mock_aws():
+        client = boto3.client("dynamodb", region_name="us-east-1")
+        client.create_table(
+            TableName="t",
+            KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+            AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+            BillingMode="PAY_PER_REQUEST",
+        )
+        client.put_item(TableName="t", Item={"pk": {"S": "a"}, "n": {"N": "1"}})
+        yield client
+
+
+def items(client):
+    found = client.scan(TableName="t")["Items"]
+    return sorted((item["pk"]["S"], item.get("n", {}).get("N")) for item in found)
+
+
+def put(pk):
+    return {"Put": {"TableName": "t", "Item": {"pk": {"S": pk}, "n": {"N": "9"}}}}
+
+
+def add_one(pk, condition=None):
+    update = {
+        "TableName": "t",
+        "Key": {"pk": {"S": pk}},
+        "UpdateExpression": "SET n = n + :one",
+        "ExpressionAttributeValues": {":one": {"N": "1"}},
+    }
+    if condition:
+        update["ConditionExpression"] = condition
+    return {"Update": update}
+
+
+def test_a_transaction_applies_every_operation(table):
+    table.transact_write_items(TransactItems=[add_one("a"), put("b")])
+    assert items(table) == [("a", "2"), ("b", "9")]
+
+
+def test_a_failed_condition_cancels_everything_with_reasons_in_order(table):
+    with pytest.raises(ClientError) as cancelled:
+        table.transact_write_items(
+            TransactItems=[add_one("a"), put("b"), add_one("a2", "attribute_exists(pk)")]
+        )
+    reasons = [r["Code"] for r in cancelled.value.response["CancellationReasons"]]
+    assert reasons == ["None", "None", "ConditionalCheckFailed"]
+    assert items(table) == [("a", "1")]  # the update undone, the new item gone
+
+
+def test_two_operations_on_one_item_are_refused_and_nothing_changes(table):
+    with pytest.raises(ClientError, match="ValidationException"):
+        table.transact_write_items(TransactItems=[put("b"), add_one("a"), put("b")])
+    assert items(table) == [("a", "1")]
