@@ -349,28 +349,19 @@ class ExecutionStore(Table):
     ) -> tuple[Execution, str | None, str | None]:
         """Return the execution with its stdout and stderr (None until it is finished).
 
-        One Query of the execution's partition: the record and its output pieces together.
+        One consistent GetItem of the record, which holds small output itself; output in
+        pieces takes one Query more, of this attempt's pieces only.
 
         Raises:
             NotFoundError: no such execution (or, with `owner`, another owner's).
         """
-        request: dict[str, Any] = {
-            "KeyConditionExpression": "pk = :pk",
-            "ExpressionAttributeValues": serialize({":pk": execution_pk(execution_id)}),
-            "ConsistentRead": True,
-        }
-        record: dict[str, Any] | None = None
-        pieces: list[dict[str, Any]] = []
-        while True:
-            page = self._call("query", "read the execution", **request)
-            for item in map(deserialize, page.get("Items", [])):
-                if item["sk"] == RECORD:
-                    record = item
-                else:
-                    pieces.append(item)
-            if "LastEvaluatedKey" not in page:
-                break
-            request["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+        item = self._call(
+            "get_item",
+            "read the execution",
+            Key=self._key(execution_pk(execution_id)),
+            ConsistentRead=True,
+        ).get("Item")
+        record = deserialize(item) if item else None
         if record is None or (owner is not None and record.get("owner") != owner):
             raise NotFoundError(f"execution {execution_id} not found")
         execution = Execution.model_validate(record)
@@ -378,12 +369,27 @@ class ExecutionStore(Table):
             return execution, None, None
         if "stdout" in record:  # small output, inside the record
             return execution, record["stdout"], record.get("stderr", "")
-        texts: dict[str, list[str]] = {stream: [] for stream in STREAMS}
+        return execution, *self._output_pieces(execution)
+
+    def _output_pieces(self, execution: Execution) -> tuple[str, str]:
         prefix = _output_prefix(execution.attempts)
-        for piece in pieces:  # in key order: out#001#stderr#0000, …, out#001#stdout#0000, …
-            if piece["sk"].startswith(prefix):
+        request: dict[str, Any] = {
+            "KeyConditionExpression": "pk = :pk AND begins_with(sk, :prefix)",
+            "ExpressionAttributeValues": serialize(
+                {":pk": execution_pk(execution.execution_id), ":prefix": prefix}
+            ),
+            "ConsistentRead": True,
+        }
+        texts: dict[str, list[str]] = {stream: [] for stream in STREAMS}
+        while True:
+            page = self._call("query", "read the output", **request)
+            # In key order: out#001#stderr#0000, …, out#001#stdout#0000, …
+            for piece in map(deserialize, page.get("Items", [])):
                 texts[piece["sk"].split("#")[2]].append(piece["text"])
-        return execution, "".join(texts["stdout"]), "".join(texts["stderr"])
+            if "LastEvaluatedKey" not in page:
+                break
+            request["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+        return "".join(texts["stdout"]), "".join(texts["stderr"])
 
     def owner_counts(self, owner: str) -> tuple[int, int]:
         """Return how many of the owner's executions are unfinished, and how many running."""
