@@ -123,23 +123,23 @@ class ExecutionStore(Table):
         )
 
     def get(self, execution_id: str, owner: str | None = None) -> Execution:
-        """Return the execution; with `owner`, only if it is theirs.
+        """Return the execution (without its output); with `owner`, only if it is theirs.
 
         Raises:
             NotFoundError: no such execution (or another owner's).
         """
-        item = self._call(
-            "get_item",
-            "read the execution",
-            Key=self._key(execution_pk(execution_id)),
-            ConsistentRead=True,
-        ).get("Item")
-        if item is None:
+        return Execution.model_validate(self._execution_record(execution_id, owner))
+
+    def _record(self, pk: str, what: str) -> dict[str, Any] | None:
+        """One consistent GetItem of the record item of partition `pk`."""
+        item = self._call("get_item", what, Key=self._key(pk), ConsistentRead=True).get("Item")
+        return deserialize(item) if item else None
+
+    def _execution_record(self, execution_id: str, owner: str | None) -> dict[str, Any]:
+        record = self._record(execution_pk(execution_id), "read the execution")
+        if record is None or (owner is not None and record.get("owner") != owner):
             raise NotFoundError(f"execution {execution_id} not found")
-        execution = Execution.model_validate(deserialize(item))
-        if owner is not None and execution.owner != owner:
-            raise NotFoundError(f"execution {execution_id} not found")
-        return execution
+        return record
 
     def claim(
         self, execution: Execution, lease_s: float, max_attempts: int, max_running: int
@@ -188,19 +188,13 @@ class ExecutionStore(Table):
             )
             values.update({":now": now, ":max": max_attempts})
             counters = []
-        update = {
-            "Update": {
-                "TableName": self._table,
-                "Key": self._key(execution_pk(execution.execution_id)),
-                "UpdateExpression": (
-                    "SET #status = :running, attempts = :attempt, lease_until = :lease, "
-                    f"timestamps = :timestamps, {APPEND_TRANSITION}"
-                ),
-                "ConditionExpression": condition,
-                "ExpressionAttributeNames": {"#status": "status"},
-                "ExpressionAttributeValues": serialize(values),
-            }
-        }
+        update = self._state_change(
+            execution,
+            "SET #status = :running, attempts = :attempt, lease_until = :lease, "
+            f"timestamps = :timestamps, {APPEND_TRANSITION}",
+            condition,
+            values,
+        )
         try:
             self._transact("claim the execution", [update, *counters], OwnerBusyError)
         except ConflictError:
@@ -216,28 +210,21 @@ class ExecutionStore(Table):
         transition = Transition(
             status=ExecutionStatus.QUEUED, at=now_iso(), attempt=execution.attempts
         )
-        update = {
-            "Update": {
-                "TableName": self._table,
-                "Key": self._key(execution_pk(execution.execution_id)),
-                # QUEUED's time is the new one: how long it waits is counted from here.
-                "UpdateExpression": (
-                    f"SET #status = :queued, timestamps.#queued = :at, {APPEND_TRANSITION} "
-                    "REMOVE lease_until"
-                ),
-                "ConditionExpression": "#status = :running AND attempts = :attempt",
-                "ExpressionAttributeNames": {"#status": "status", "#queued": "QUEUED"},
-                "ExpressionAttributeValues": serialize(
-                    {
-                        ":queued": ExecutionStatus.QUEUED.value,
-                        ":running": ExecutionStatus.RUNNING.value,
-                        ":attempt": execution.attempts,
-                        ":at": transition.at,
-                        **_appended(transition),
-                    }
-                ),
-            }
-        }
+        # QUEUED's time is the new one: how long it waits is counted from here.
+        update = self._state_change(
+            execution,
+            f"SET #status = :queued, timestamps.#queued = :at, {APPEND_TRANSITION} "
+            "REMOVE lease_until",
+            "#status = :running AND attempts = :attempt",
+            {
+                ":queued": ExecutionStatus.QUEUED.value,
+                ":running": ExecutionStatus.RUNNING.value,
+                ":attempt": execution.attempts,
+                ":at": transition.at,
+                **_appended(transition),
+            },
+            {"#queued": "QUEUED"},
+        )
         try:
             self._transact(
                 "requeue the execution", [update, self._count(execution.owner, running=-1)]
@@ -283,7 +270,7 @@ class ExecutionStore(Table):
             ":timestamps": timestamps,
             ":truncated": truncated,
         }
-        names = {"#status": "status"}
+        names: dict[str, str] = {}
         sets = [
             "#status = :status",
             "timestamps = :timestamps",
@@ -302,16 +289,13 @@ class ExecutionStore(Table):
                 sets.append(f"#{name} = :{name}")
                 names[f"#{name}"] = name
                 values[f":{name}"] = value
-        update = {
-            "Update": {
-                "TableName": self._table,
-                "Key": self._key(pk),
-                "UpdateExpression": "SET " + ", ".join(sets) + " REMOVE lease_until",
-                "ConditionExpression": "#status = :from AND attempts = :attempt",
-                "ExpressionAttributeNames": names,
-                "ExpressionAttributeValues": serialize(values),
-            }
-        }
+        update = self._state_change(
+            execution,
+            "SET " + ", ".join(sets) + " REMOVE lease_until",
+            "#status = :from AND attempts = :attempt",
+            values,
+            names,
+        )
         try:
             running = -1 if execution.status == ExecutionStatus.RUNNING else 0
             counter = self._count(execution.owner, active=-1, running=running)
@@ -355,15 +339,7 @@ class ExecutionStore(Table):
         Raises:
             NotFoundError: no such execution (or, with `owner`, another owner's).
         """
-        item = self._call(
-            "get_item",
-            "read the execution",
-            Key=self._key(execution_pk(execution_id)),
-            ConsistentRead=True,
-        ).get("Item")
-        record = deserialize(item) if item else None
-        if record is None or (owner is not None and record.get("owner") != owner):
-            raise NotFoundError(f"execution {execution_id} not found")
+        record = self._execution_record(execution_id, owner)
         execution = Execution.model_validate(record)
         if not execution.status.finished:
             return execution, None, None
@@ -391,15 +367,29 @@ class ExecutionStore(Table):
             request["ExclusiveStartKey"] = page["LastEvaluatedKey"]
         return "".join(texts["stdout"]), "".join(texts["stderr"])
 
+    def _state_change(
+        self,
+        execution: Execution,
+        update: str,
+        condition: str,
+        values: dict[str, Any],
+        names: dict[str, str] | None = None,
+    ) -> dict[str, Any]:
+        """A transaction item updating the execution's record (`#status` is `status`)."""
+        return {
+            "Update": {
+                "TableName": self._table,
+                "Key": self._key(execution_pk(execution.execution_id)),
+                "UpdateExpression": update,
+                "ConditionExpression": condition,
+                "ExpressionAttributeNames": {"#status": "status", **(names or {})},
+                "ExpressionAttributeValues": serialize(values),
+            }
+        }
+
     def owner_counts(self, owner: str) -> tuple[int, int]:
         """Return how many of the owner's executions are unfinished, and how many running."""
-        item = self._call(
-            "get_item",
-            "read the owner's executions",
-            Key=self._key(owner_pk(owner)),
-            ConsistentRead=True,
-        ).get("Item")
-        found = deserialize(item) if item else {}
+        found = self._record(owner_pk(owner), "read the owner's executions") or {}
         return int(found.get("active", 0)), int(found.get("running", 0))
 
     def _count(
@@ -481,13 +471,7 @@ class ExecutionStore(Table):
         Raises:
             NotFoundError: no such session (or another owner's).
         """
-        item = self._call(
-            "get_item",
-            "read the session",
-            Key=self._key(session_pk(session_id)),
-            ConsistentRead=True,
-        ).get("Item")
-        found = deserialize(item) if item else None
+        found = self._record(session_pk(session_id), "read the session")
         if found is None or found.get("owner") != owner:
             raise NotFoundError(f"code session {session_id} not found")
         return CodeSession.from_item(found)
