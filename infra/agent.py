@@ -17,11 +17,10 @@ from constructs import Construct
 
 from horizon import wiring
 from infra import names
+from infra.fargate import arm64_image, arm64_task_definition, mount_scratch
 from infra.functions import Resources
-from infra.images import arm64_image
 from infra.network import add_flow_logs
 
-SCRATCH_VOLUME = "scratch"
 VPC_CIDR = "10.20.0.0/16"
 USER = "10001:10001"
 
@@ -126,18 +125,7 @@ class AgentTasks(Construct):
             assumed_by=iam.ServicePrincipal("ecs-tasks.amazonaws.com"),
             description="Agent task: its task's messages and @connections, nothing else",
         )
-        self.task_definition = ecs.FargateTaskDefinition(
-            self,
-            "TaskDefinition",
-            cpu=spec.cpu,
-            memory_limit_mib=spec.memory_mb,
-            task_role=task_role,
-            runtime_platform=ecs.RuntimePlatform(
-                cpu_architecture=ecs.CpuArchitecture.ARM64,
-                operating_system_family=ecs.OperatingSystemFamily.LINUX,
-            ),
-            volumes=[ecs.Volume(name=SCRATCH_VOLUME)],  # task ephemeral storage
-        )
+        self.task_definition = arm64_task_definition(self, spec, task_role)
         log_group = logs.LogGroup(self, "TaskLogs", retention=names.LOG_RETENTION)
         self.container = self.task_definition.add_container(
             spec.key,
@@ -153,11 +141,7 @@ class AgentTasks(Construct):
                 names.LOG_LEVEL_ENV: names.DEFAULT_LOG_LEVEL,
             },
         )
-        self.container.add_mount_points(
-            ecs.MountPoint(
-                container_path=spec.scratch_path, source_volume=SCRATCH_VOLUME, read_only=False
-            )
-        )
+        mount_scratch(self.container, spec)
         for key, access in spec.access.items():
             _grant(task_role, resources, key, access)
         self.launch_environment = {

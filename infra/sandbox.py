@@ -30,13 +30,12 @@ from constructs import Construct
 
 from horizon import wiring
 from infra import names
+from infra.fargate import arm64_image, arm64_task_definition, mount_scratch
 from infra.functions import Resources
 from infra.grants import grant_access
-from infra.images import arm64_image
 from infra.network import IsolatedNetwork, endpoint_policy
 
 VPC_CIDR = "10.21.0.0/16"
-SCRATCH_VOLUME = "scratch"
 # Fargate has no user namespaces and admits no seccomp profile of ours: the runner isolates
 # runs with uids, rlimits and its own seccomp filter ("plain"), not with bubblewrap.
 ISOLATION = "plain"
@@ -164,18 +163,7 @@ class SandboxWorkers(Construct):
         )
         for key, access in spec.access.items():
             grant_access(task_role, resources, key, access, owner=f"task {spec.key}")
-        task_definition = ecs.FargateTaskDefinition(
-            self,
-            "TaskDefinition",
-            cpu=spec.cpu,
-            memory_limit_mib=spec.memory_mb,
-            task_role=task_role,
-            runtime_platform=ecs.RuntimePlatform(
-                cpu_architecture=ecs.CpuArchitecture.ARM64,
-                operating_system_family=ecs.OperatingSystemFamily.LINUX,
-            ),
-            volumes=[ecs.Volume(name=SCRATCH_VOLUME)],  # task ephemeral storage
-        )
+        task_definition = arm64_task_definition(self, spec, task_role)
         linux = ecs.LinuxParameters(self, "LinuxParameters", init_process_enabled=True)
         linux.drop_capabilities(*DROPPED_CAPABILITIES)
         log_group = logs.LogGroup(self, "TaskLogs", retention=names.LOG_RETENTION)
@@ -202,11 +190,7 @@ class SandboxWorkers(Construct):
                 names.LOG_LEVEL_ENV: names.DEFAULT_LOG_LEVEL,
             },
         )
-        container.add_mount_points(
-            ecs.MountPoint(
-                container_path=spec.scratch_path, source_volume=SCRATCH_VOLUME, read_only=False
-            )
-        )
+        mount_scratch(container, spec)
         return task_definition, container
 
     def _service(self, desired: int) -> ecs.CfnService:
