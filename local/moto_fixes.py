@@ -82,30 +82,18 @@ def _transact_write_items(self: DynamoDBBackend, transact_items: list[dict[str, 
                         if op.get("ReturnValuesOnConditionCheckFailure") == "ALL_OLD" and current:
                             original = current.to_json()["Attributes"]
                         raise ConditionalCheckFailed(item=original)
+                guarded = {
+                    "condition_expression": condition,
+                    "expression_attribute_names": names,
+                    "expression_attribute_values": values,
+                }
                 if op_type == "Put":
-                    self.put_item(
-                        table_name,
-                        op["Item"],
-                        condition_expression=condition,
-                        expression_attribute_names=names,
-                        expression_attribute_values=values,
-                    )
+                    self.put_item(table_name, op["Item"], **guarded)
                 elif op_type == "Delete":
-                    self.delete_item(
-                        table_name,
-                        key,
-                        condition_expression=condition,
-                        expression_attribute_names=names,
-                        expression_attribute_values=values,
-                    )
+                    self.delete_item(table_name, key, **guarded)
                 elif op_type == "Update":
                     self.update_item(
-                        table_name,
-                        key,
-                        update_expression=op["UpdateExpression"],
-                        condition_expression=condition,
-                        expression_attribute_names=names,
-                        expression_attribute_values=values,
+                        table_name, key, update_expression=op["UpdateExpression"], **guarded
                     )
                 errors.append((None, None, None))
             except (MultipleTransactionsException, MockValidationException):
