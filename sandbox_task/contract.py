@@ -1,13 +1,13 @@
 """What goes into a sandboxed run and what comes out.
 
-Shared by the fork server, its client, the execution worker and the API's validation; it
-imports nothing heavy so the API Lambda can use it without pandas.
+Shared by the fork server, its client and the execution worker; it imports nothing heavy (the
+limits' numbers come from `horizon.executions.limits`, which the API validates against).
 """
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
-from typing import Any, Literal
+from dataclasses import dataclass, field
+from typing import Literal
 
 # The limits' defaults and caps, re-exported for the runner's users. A request can only choose
 # numbers within them: nothing widens the sandbox itself.
@@ -69,18 +69,6 @@ class RunRequest:
     stdin: str = ""
     limits: RunLimits = field(default_factory=RunLimits)
 
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> RunRequest:
-        return cls(
-            run_id=str(data["run_id"]),
-            code=str(data["code"]),
-            stdin=str(data.get("stdin", "")),
-            limits=RunLimits(**data.get("limits", {})),
-        )
-
 
 @dataclass(frozen=True)
 class RunResult:
@@ -104,13 +92,6 @@ class RunResult:
     error: str | None
     execution_time_ms: int
     truncated: bool
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> RunResult:
-        return cls(**{name: data[name] for name in cls.__dataclass_fields__})
 
 
 class SandboxError(Exception):

@@ -9,7 +9,7 @@ import threading
 import pytest
 
 from sandbox_task.client import Sandbox
-from sandbox_task.contract import RunLimits, RunRequest, SandboxError
+from sandbox_task.contract import RunRequest, SandboxError
 
 from .conftest import PLANTED_SECRETS, RunCode, needs_root, processes_of
 
@@ -424,9 +424,3 @@ def test_auto_falls_back_to_plain_when_bubblewrap_cannot_work(monkeypatch, bwrap
     with Sandbox(isolation="auto") as box:
         assert box.isolation_in_effect == "plain"
         assert box.run(RunRequest(run_id="a", code="print(2 + 2)")).stdout == "4\n"
-
-
-def test_limits_reach_the_run_unchanged_by_the_client() -> None:
-    request = RunRequest(run_id="r", code="", limits=RunLimits(timeout_s=1.5))
-
-    assert RunRequest.from_dict(request.to_dict()) == request
