@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Callable
 from typing import Any
 
@@ -10,11 +9,11 @@ import orjson
 import pytest
 
 from horizon.analytics import QueryAnswer, QueryBody, QueryService
-from horizon.clock import now_iso
 from horizon.ingest import IngestOutcome, IngestService
 from horizon.jobs import Job, JobStatus, JobStore
 from horizon.settings import get_settings
 from tests.conftest import Aws
+from tests.conftest import create_job as shared_create_job
 
 OWNER = "acme"
 
@@ -34,22 +33,7 @@ def jsonl(rows: list[Any]) -> bytes:
 
 
 def create_job(aws: Aws, data: bytes, file_name: str = "app.jsonl", owner: str = OWNER) -> Job:
-    job_id = uuid.uuid4().hex
-    key = f"uploads/{owner}/{job_id}/{file_name}"
-    stamp = now_iso()
-    job = JobStore().create(
-        Job(
-            owner=owner,
-            job_id=job_id,
-            file_name=file_name,
-            size_bytes=len(data),
-            object_key=key,
-            created_at=stamp,
-            updated_at=stamp,
-        )
-    )
-    aws.s3.put_object(Bucket=get_settings().uploads_bucket, Key=key, Body=data)
-    return job
+    return shared_create_job(aws, data, file_name, owner)
 
 
 def ingest_service(**overrides: Any) -> IngestService:

@@ -3,17 +3,14 @@
 from __future__ import annotations
 
 import threading
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import pytest
 
-from horizon.clock import now_iso
 from horizon.entries import EntryStore, InvalidLine, StoredEntry
 from horizon.jobs import Job, JobStore
-from horizon.settings import get_settings
-from tests.conftest import Aws
+from tests.conftest import Aws, create_job
 
 OWNER = "acme"
 
@@ -65,22 +62,8 @@ def upload(aws: Aws) -> Callable[..., Upload]:
     """Make a queued job and put its object: `upload(b"...lines...", file_name=...)`."""
 
     def make(data: bytes, file_name: str = "app.jsonl", owner: str = OWNER) -> Upload:
-        job_id = uuid.uuid4().hex
-        key = f"uploads/{owner}/{job_id}/{file_name}"
-        stamp = now_iso()
-        job = JobStore().create(
-            Job(
-                owner=owner,
-                job_id=job_id,
-                file_name=file_name,
-                size_bytes=len(data),
-                object_key=key,
-                created_at=stamp,
-                updated_at=stamp,
-            )
-        )
-        aws.s3.put_object(Bucket=get_settings().uploads_bucket, Key=key, Body=data)
-        return Upload(job=job, key=key, data=data)
+        job = create_job(aws, data, file_name, owner)
+        return Upload(job=job, key=job.object_key, data=data)
 
     return make
 
