@@ -1,12 +1,14 @@
 """Everything a run's child does between the fork and the user's first line.
 
-The fork server calls `run_child` in a freshly forked process. In order, the child: starts a
-new session, gets its pipes (made by the client, passed through the server) as descriptors
-0-3 and closes every other descriptor, makes itself the OOM killer's first choice, drops to
-the run's own uid and gid, creates its private scratch directory (as that uid, so the runner
-never writes into a directory user code can write), optionally enters new namespaces, empties
-its environment, sets rlimits, sets no_new_privs and the seccomp filter, reads its code off
-the front of its stdin (the server never has it) and runs it.
+The fork server calls `prepare_child` in a freshly forked process, ahead of the run it will
+serve. In order, the child: starts a new session, closes every descriptor but stdio and its
+handoff socket, makes itself the OOM killer's first choice, drops to the run's own uid and
+gid, creates its private scratch directory (as that uid, so the runner never writes into a
+directory user code can write), optionally enters new namespaces, empties its environment —
+and waits. When the server hands it a run (the limits, and the run's pipes made by the client
+as SCM_RIGHTS descriptors), it makes the pipes descriptors 0-3, sets rlimits, sets
+no_new_privs and the seccomp filter, reads its code off the front of its stdin (the server
+never has it) and runs it.
 
 It reports on the status pipe (descriptor 3), one JSON object per line: `setup_error` when the
 sandbox could not be set up (the client then fails the run as a sandbox error, not a user
@@ -24,6 +26,7 @@ import linecache
 import os
 import resource
 import signal
+import socket
 import sys
 import tempfile
 import threading
@@ -51,18 +54,19 @@ _SIGNALS_TO_RESET = (signal.SIGTERM, signal.SIGCHLD, signal.SIGHUP, signal.SIGQU
 
 @dataclass(frozen=True)
 class ChildPlan:
-    """What one run's child needs; built by the server before the fork (never the code)."""
+    """What a child needs before its run; built by the server before the fork.
 
-    limits: RunLimits
+    Neither the code nor the limits: the child is made ahead of its run and gets those (and
+    its pipes) when the run is handed to it.
+    """
+
     uid: int
     gid: int
     scratch_root: str
     scratch_name: str
     namespaces: bool
-    stdin_fd: int
-    stdout_fd: int
-    stderr_fd: int
-    status_fd: int
+    # The child's end of the socket the server hands the run over on.
+    handoff_fd: int
     # Descriptors naming import directories other uids cannot reach (importpaths): kept.
     import_handles: tuple[int, ...] = ()
 
@@ -71,17 +75,38 @@ class ChildPlan:
         return os.path.join(self.scratch_root, self.scratch_name)
 
 
-def run_child(plan: ChildPlan) -> NoReturn:
-    """Set the sandbox up around this process and run the plan's code; never returns."""
+def prepare_child(plan: ChildPlan) -> NoReturn:
+    """Set the sandbox up around this process, wait for a run, run its code; never returns.
+
+    Everything that does not depend on the run (the session, the uid, the scratch directory,
+    the namespaces) is done before the run exists, so a run starts in a child that is ready
+    for it. A set-up failure is reported on the run's status pipe once a run comes.
+    """
     try:
-        _take_descriptors(plan)
-    except BaseException:  # nothing to report on yet; the exit status says it
+        _detach(plan)
+    except BaseException:  # nothing to report on, and no run to report to: the exit says it
         os._exit(SETUP_FAILED_EXIT)
+    setup_error: str | None = None
     try:
         _confine(plan)
-        code = protocol.read_code(0)
     except BaseException as error:  # any set-up failure is the sandbox's
-        report({"setup_error": f"{type(error).__name__}: {error}"})
+        setup_error = f"{type(error).__name__}: {error}"
+    try:
+        limits = _take_run(plan.handoff_fd, plan.import_handles)
+    except BaseException:  # the server went away, or sent no pipes: no run to report to
+        os._exit(SETUP_FAILED_EXIT)
+    code = ""
+    if setup_error is None:
+        try:
+            # In namespaces mode the relay and the init are processes of the uid too.
+            _set_limits(limits, helper_processes=2 if plan.namespaces else 0)
+            _install_seccomp()
+            _replace_stdio()
+            code = protocol.read_code(0)
+        except BaseException as error:
+            setup_error = f"{type(error).__name__}: {error}"
+    if setup_error is not None:
+        report({"setup_error": setup_error})
         os._exit(SETUP_FAILED_EXIT)
     report({"ready": True})
     _execute(code)
@@ -93,24 +118,44 @@ def report(message: dict[str, object]) -> None:
         os.write(STATUS_FD, json.dumps(message).encode() + b"\n")
 
 
-def _take_descriptors(plan: ChildPlan) -> None:
+def _detach(plan: ChildPlan) -> None:
+    """A session of its own, default signals, and no descriptor but stdio and the handoff."""
     os.setsid()
     signal.set_wakeup_fd(-1)
     for number in _SIGNALS_TO_RESET:
         signal.signal(number, signal.SIG_DFL)
     signal.signal(signal.SIGINT, signal.default_int_handler)
     signal.pthread_sigmask(signal.SIG_SETMASK, ())
-    # 0-2 are the server's own stdio, so the run's pipes are numbered 3 or above and the
-    # stdio targets never clobber a source; the status pipe is moved last.
-    os.dup2(plan.stdin_fd, 0)
-    os.dup2(plan.stdout_fd, 1)
-    os.dup2(plan.stderr_fd, 2)
-    if plan.status_fd != STATUS_FD:
-        os.dup2(plan.status_fd, STATUS_FD)
-    low = STATUS_FD + 1
-    for kept in sorted(plan.import_handles):
-        os.closerange(low, kept)
-        low = kept + 1
+    # 0-2 stay the server's own stdio until the run's pipes replace them.
+    _close_all_but(STATUS_FD, (plan.handoff_fd, *plan.import_handles))
+
+
+def _take_run(handoff_fd: int, import_handles: tuple[int, ...]) -> RunLimits:
+    """Wait for the run: its limits and its four pipes, which become descriptors 0-3."""
+    with socket.socket(fileno=handoff_fd) as handoff:
+        data, descriptors, _, _ = socket.recv_fds(
+            handoff, 64 * 1024, protocol.RUN_DESCRIPTORS, socket.MSG_CMSG_CLOEXEC
+        )
+    if len(descriptors) != protocol.RUN_DESCRIPTORS:
+        raise ValueError("the run came without its pipes")
+    stdin_fd, stdout_fd, stderr_fd, status_fd = descriptors
+    # The pipes arrived as descriptors 3 or above (0-2 are open), so the stdio targets never
+    # clobber a source; the status pipe is moved last.
+    os.dup2(stdin_fd, 0)
+    os.dup2(stdout_fd, 1)
+    os.dup2(stderr_fd, 2)
+    if status_fd != STATUS_FD:
+        os.dup2(status_fd, STATUS_FD)
+    _close_all_but(STATUS_FD + 1, import_handles)
+    return RunLimits(**json.loads(data))
+
+
+def _close_all_but(low: int, kept: tuple[int, ...]) -> None:
+    """Close every descriptor from `low` up, except those in `kept`."""
+    for descriptor in sorted(kept):
+        if descriptor >= low:
+            os.closerange(low, descriptor)
+            low = descriptor + 1
     os.closerange(low, resource.getrlimit(resource.RLIMIT_NOFILE)[1])
 
 
@@ -131,10 +176,6 @@ def _confine(plan: ChildPlan) -> None:
     if plan.namespaces:
         _enter_namespaces(plan)
     _clear_environment(plan.scratch_path)
-    # In namespaces mode the relay and the init are processes of the uid too.
-    _set_limits(plan.limits, helper_processes=2 if plan.namespaces else 0)
-    _install_seccomp()
-    _replace_stdio()
 
 
 def _enter_namespaces(plan: ChildPlan) -> None:

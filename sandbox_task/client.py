@@ -190,6 +190,7 @@ class Sandbox:
             stdout=pipes.stdout,
             stderr=pipes.stderr,
             elapsed_ms=int(ended["elapsed_ms"]),
+            uid=int(ended["uid"]),
         )
 
     # -- the server -----------------------------------------------------------------------

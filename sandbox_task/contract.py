@@ -83,6 +83,7 @@ class RunResult:
             COMPLETED. Never internals of the sandbox.
         execution_time_ms: wall clock of the run.
         truncated: stdout or stderr went past `output_bytes`.
+        uid: the uid the run had (for logs, and for tests that check what it left).
     """
 
     status: RunStatus
@@ -92,6 +93,7 @@ class RunResult:
     error: str | None
     execution_time_ms: int
     truncated: bool
+    uid: int | None = None
 
 
 class SandboxError(Exception):

@@ -91,6 +91,7 @@ def build_result(
     stdout: Capture,
     stderr: Capture,
     elapsed_ms: int,
+    uid: int | None = None,
 ) -> RunResult:
     """Decide status, exit code and error of a finished run.
 
@@ -109,6 +110,7 @@ def build_result(
         error=error,
         execution_time_ms=elapsed_ms,
         truncated=stdout.truncated or stderr.truncated,
+        uid=uid,
     )
 
 

@@ -4,9 +4,16 @@ Started by `sandbox_task.client.Sandbox` as `python -m sandbox_task.server`, wit
 environment and the client's end of a socket pair as `--control-fd`. It answers
 `{"ready": ...}` once the libraries are imported, then serves requests `{"id": n, "limits":
 RunLimits}`, each carrying the child's ends of the run's four pipes (stdin, stdout, stderr,
-status) as SCM_RIGHTS descriptors: `{"id": n, "started": true}` when the child is forked
+status) as SCM_RIGHTS descriptors: `{"id": n, "started": true}` when a child has the run
 (a request waits for a free uid), then `{"id": n, "ended": {wait status, CPU time, timed
-out, elapsed ms}}`, or `{"id": n, "error": "..."}`; framed by `sandbox_task.protocol`.
+out, elapsed ms, uid}}`, or `{"id": n, "error": "..."}`; framed by `sandbox_task.protocol`.
+
+A run's child is forked ahead of it: one child at a time waits, already in its uid, scratch
+directory and namespaces (the slow part of a start: forking a process this size and setting
+up namespaces takes 5-15 ms), and is handed the next run's limits and pipes over a socket of
+its own; it then sets its rlimits and seccomp filter and runs. When no child waits, one is
+forked for the request. The next one is prepared once the runs just started had the time to
+finish, so the fork does not hold up their answers.
 
 The server never sees a run's code, stdin or output: the client writes and reads the pipes,
 the child reads its code from its stdin after the fork. Every child is a copy of this
@@ -26,6 +33,9 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
+import json
+import math
 import os
 import resource
 import selectors
@@ -34,11 +44,10 @@ import socket
 import sys
 import time
 from collections import deque
-from dataclasses import dataclass
 from typing import Any
 
 from sandbox_task import namespaces, protocol
-from sandbox_task.child import ChildPlan, run_child
+from sandbox_task.child import ChildPlan, prepare_child
 from sandbox_task.contract import RunLimits, SandboxError
 from sandbox_task.janitor import Janitor
 from sandbox_task.preparation import preload, prepare_scratch_root, sweep_uids
@@ -49,21 +58,28 @@ _KILL_AGAIN_S = 0.25
 # a run's leftovers are normally gone when its result arrives, but a run that made a million
 # files gets its result without waiting for them (its uid stays busy until they are gone).
 _REMOVAL_WAIT_S = 1.0
+# How long after a run starts the next ready child is prepared: forking takes the server a few
+# milliseconds, which a short run's answer should not wait for.
+_PREPARE_AFTER_S = 0.05
 # Descriptors one read of the control socket may carry: Linux hands out at most one
 # message's worth (RUN_DESCRIPTORS) per read, so this only has to be larger.
 _MAX_DESCRIPTORS_PER_READ = 4 * protocol.RUN_DESCRIPTORS
 
 
-@dataclass(eq=False)
+@dataclasses.dataclass(eq=False)
 class Run:
-    """One run in flight: its child and how it ended. Never anything the run reads or writes."""
+    """A child and its run: how it ended. Never anything the run reads or writes.
 
-    request_id: Any
-    limits: RunLimits
+    The child is made ahead of its run (see `child.prepare_child`): until the run is handed
+    to it, `handoff` is the server's end of the socket it waits on and no client waits for it.
+    """
+
     uid: int
     pid: int
-    started: float
-    deadline: float
+    handoff: socket.socket | None
+    request_id: Any = None
+    started: float = 0.0
+    deadline: float = math.inf
     wait_status: int | None = None
     cpu_seconds: float = 0.0
     elapsed_ms: int = 0
@@ -82,18 +98,23 @@ class Run:
         Once the teardown is complete, or _REMOVAL_WAIT_S after every process is dead if the
         file removal takes longer (the uid stays busy meanwhile).
         """
-        if self.answered or self.wait_status is None:
+        if self.answered or self.wait_status is None or self.waiting:
             return None
         if self.teardown_ok is not None:
             return 0.0
         return None if self.dead_at is None else self.dead_at + _REMOVAL_WAIT_S
 
     @property
+    def waiting(self) -> bool:
+        """The child has not been handed a run (yet)."""
+        return self.handoff is not None
+
+    @property
     def finished(self) -> bool:
-        return self.answered and self.teardown_ok is not None
+        return (self.answered or self.waiting) and self.teardown_ok is not None
 
 
-@dataclass(eq=False)
+@dataclasses.dataclass(eq=False)
 class QueuedRun:
     """A request waiting for a free uid: its limits and the child's ends of its pipes."""
 
@@ -125,6 +146,8 @@ class ForkServer:
         self._selector = selectors.DefaultSelector()
         self._queue: deque[QueuedRun] = deque()
         self._runs: set[Run] = set()
+        # A child set up ahead of the next run, waiting for it (None while none is).
+        self._ready: Run | None = None
         self._closing = False
         self._children: dict[int, Run] = {}
         self._sigchld_read, sigchld_write = os.pipe2(os.O_CLOEXEC | os.O_NONBLOCK)
@@ -149,6 +172,9 @@ class ForkServer:
                     self._answer(run)
             for run in [run for run in self._runs if run.finished]:
                 self._release(run)
+            due = self._replenish_due()
+            if due is not None and due <= time.monotonic():
+                self._prepare_next()
 
     # -- requests -------------------------------------------------------------------------
 
@@ -184,6 +210,7 @@ class ForkServer:
 
     def _shut_down(self) -> None:
         self._closing = True
+        self._ready = None
         self._selector.unregister(self._control)
         while self._queue:
             _close_all(self._queue.popleft().descriptors)
@@ -191,13 +218,11 @@ class ForkServer:
             self._time_out(run)
 
     def _start_queued(self) -> None:
-        while self._queue and self._free_uids and not self._closing:
+        while self._queue and (self._ready or self._free_uids) and not self._closing:
             queued = self._queue.popleft()
-            uid = self._free_uids.popleft()
             try:
-                self._start_run(queued, uid)
+                self._start_run(queued)
             except OSError as error:
-                self._free_uids.appendleft(uid)
                 self._send({"id": queued.request_id, "error": f"could not start the run: {error}"})
             finally:
                 # The child has its copies: the server never holds a run's pipes.
@@ -215,37 +240,79 @@ class ForkServer:
 
     # -- starting a run -------------------------------------------------------------------
 
-    def _start_run(self, queued: QueuedRun, uid: int) -> None:
-        stdin_fd, stdout_fd, stderr_fd, status_fd = queued.descriptors
+    def _start_run(self, queued: QueuedRun) -> None:
+        """Hand the run to the ready child (made now if there is none): limits and pipes."""
+        child = self._take_ready_child()
+        assert child.handoff is not None
+        limits = queued.limits
+        try:
+            socket.send_fds(
+                child.handoff,
+                [json.dumps(dataclasses.asdict(limits)).encode()],
+                list(queued.descriptors),
+            )
+        except OSError:
+            # The ready child died before its run came; it is reaped and torn down as usual.
+            self._kill_child(child)
+            raise
+        finally:
+            child.handoff.close()
+            child.handoff = None
+        child.request_id = queued.request_id
+        child.started = time.monotonic()
+        child.deadline = child.started + limits.timeout_s
+        # The client's time limit for its answer starts now, not while the run was queued.
+        self._send({"id": queued.request_id, "started": True})
+
+    def _take_ready_child(self) -> Run:
+        child = self._ready or self._prepare_child(self._free_uids.popleft())
+        self._ready = None
+        return child
+
+    def _prepare_child(self, uid: int) -> Run:
+        """Fork a child that sets itself up for a run as `uid` and waits to be handed one."""
+        server_end, child_end = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
         plan = ChildPlan(
-            limits=queued.limits,
             uid=uid,
             gid=uid,
             scratch_root=self._scratch_root,
             scratch_name=f"run-{uid}-{os.urandom(8).hex()}",
             namespaces=self._use_namespaces,
-            stdin_fd=stdin_fd,
-            stdout_fd=stdout_fd,
-            stderr_fd=stderr_fd,
-            status_fd=status_fd,
+            handoff_fd=child_end.fileno(),
             import_handles=self._import_handles,
         )
-        started = time.monotonic()
-        pid = os.fork()
+        try:
+            pid = os.fork()
+        except OSError:
+            server_end.close()
+            child_end.close()
+            self._free_uids.appendleft(uid)
+            raise
         if pid == 0:
-            run_child(plan)
-        run = Run(
-            request_id=queued.request_id,
-            limits=queued.limits,
-            uid=uid,
-            pid=pid,
-            started=started,
-            deadline=started + queued.limits.timeout_s,
-        )
-        self._runs.add(run)
-        self._children[pid] = run
-        # The client's time limit for its answer starts now, not while the run was queued.
-        self._send({"id": queued.request_id, "started": True})
+            server_end.close()
+            prepare_child(plan)
+        child_end.close()
+        child = Run(uid=uid, pid=pid, handoff=server_end)
+        self._runs.add(child)
+        self._children[pid] = child
+        return child
+
+    def _replenish_due(self) -> float | None:
+        """When to prepare the next ready child (None: not now).
+
+        Forking takes the server a few milliseconds, so it waits until the runs just started
+        have had that long to finish, rather than delay their answers.
+        """
+        if self._ready is not None or not self._free_uids or self._closing:
+            return None
+        recent = [run.started for run in self._runs if not run.waiting and not run.answered]
+        return max(recent) + _PREPARE_AFTER_S if recent else 0.0
+
+    def _prepare_next(self) -> None:
+        try:
+            self._ready = self._prepare_child(self._free_uids.popleft())
+        except OSError as error:
+            print(f"sandbox: could not prepare a child: {error}", file=sys.stderr)
 
     # -- events ---------------------------------------------------------------------------
 
@@ -269,6 +336,8 @@ class ForkServer:
                 return
             run = self._children.pop(pid, None)
             if run is not None:
+                if run is self._ready:  # died before its run came: torn down all the same
+                    self._ready = None
                 self._on_child_exit(run, wait_status, usage)
             elif pid == self._janitor.pid:
                 raise SandboxError("the janitor died")
@@ -285,6 +354,10 @@ class ForkServer:
                     run.teardown_ok = report.succeeded
 
     def _on_child_exit(self, run: Run, wait_status: int, usage: resource.struct_rusage) -> None:
+        if run.handoff is not None:
+            run.handoff.close()
+            run.handoff = None
+            run.answered = True  # no client waits for a child that never had a run
         run.elapsed_ms = int((time.monotonic() - run.started) * 1000)
         run.wait_status = wait_status
         run.cpu_seconds = usage.ru_utime + usage.ru_stime
@@ -328,9 +401,11 @@ class ForkServer:
         moments = [
             run.next_kill if run.timed_out else run.deadline
             for run in self._runs
-            if run.wait_status is None
+            if run.wait_status is None and not (run.waiting and not run.timed_out)
         ]
         moments += [due for run in self._runs if (due := run.answer_due()) is not None]
+        if (due := self._replenish_due()) is not None:
+            moments.append(due)
         if not moments:
             return None
         return max(0.0, min(moments) - time.monotonic())
@@ -348,6 +423,7 @@ class ForkServer:
                     "cpu_seconds": run.cpu_seconds,
                     "timed_out": run.timed_out,
                     "elapsed_ms": run.elapsed_ms,
+                    "uid": run.uid,
                 },
             }
         )

@@ -142,6 +142,8 @@ def wait_for_scratch_holding(scratch_root: Path, name: str) -> Path:
 
 
 def release_waiting_runs(scratch_root: Path) -> None:
-    """Create `release` in every scratch directory (root may write there; the runs cannot)."""
+    """Create `release` in every scratch directory a run wrote to (root may write there; the
+    runs cannot). The child waiting for the next run has an empty one, left as it is."""
     for entry in entries(scratch_root):
-        (scratch_root / entry / "release").touch()
+        if entries(scratch_root / entry):
+            (scratch_root / entry / "release").touch()
