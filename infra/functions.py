@@ -35,7 +35,7 @@ class Resources:
     Attributes:
         tables: table key → table.
         buckets: bucket key → bucket.
-        queues: queue key → queue.
+        queues: queue key → queue; a DLQ under `wiring.dead_letter_key(work queue key)`.
         env: variable name → value (table name, bucket name, queue URL, callback URL) of every
             resource, by the names `horizon.settings` reads.
         websocket: the WebSocket API's management endpoint, granted as the `websocket` key.

@@ -15,11 +15,12 @@ class WorkQueues(Construct):
     """A queue and a DLQ per spec: SQS-managed encryption, TLS only, redrive from the spec.
 
     The visibility timeout comes from the spec, which keeps it at 6× the consumer's timeout so
-    that a message is not delivered again while its first consumer still works on it.
+    that a message is not delivered again while its first consumer still works on it; the same
+    holds for a DLQ that has a consumer (`dlq_visibility_timeout_s`).
 
     Attributes:
         queues: resource key → work queue.
-        dead_letter_queues: resource key → that queue's DLQ.
+        dead_letter_queues: resource key of the work queue → that queue's DLQ.
     """
 
     def __init__(
@@ -46,6 +47,11 @@ class WorkQueues(Construct):
             encryption=sqs.QueueEncryption.SQS_MANAGED,
             enforce_ssl=True,
             retention_period=Duration.days(spec.dlq_retention_days),
+            visibility_timeout=(
+                Duration.seconds(spec.dlq_visibility_timeout_s)
+                if spec.dlq_visibility_timeout_s is not None
+                else None
+            ),
         )
         queue = sqs.Queue(
             self,

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from aws_cdk import CfnOutput, Stack
+from aws_cdk import CfnOutput, Duration, Stack
 from constructs import Construct
 
 from horizon import wiring
@@ -85,7 +85,9 @@ class EventHorizonStack(Stack):
         functions = self.functions.functions
         for key in TOKEN_CHECKING_FUNCTIONS:
             self.api_tokens.grant_read(functions[key])
-        add_queue_triggers(wiring.QUEUE_TRIGGERS, functions, self.queues.queues)
+        # Triggers may name a DLQ too (the execute queue's ends its executions FAILED).
+        add_queue_triggers(wiring.QUEUE_TRIGGERS, functions, resources.queues)
+        self._alarm_on_consumed_dead_letters()
         # Agent tasks run on Fargate; the WebSocket function launches them.
         self.agent = AgentTasks(self, "Agent", spec=wiring.AGENT_TASK, resources=resources)
         self.agent.allow_launch(functions[wiring.WEBSOCKET_ROUTES["$default"]])
@@ -114,13 +116,39 @@ class EventHorizonStack(Stack):
         for spec in wiring.BUCKETS:
             env[spec.env] = self.storage.buckets[spec.key].bucket_name
         env[names.WEBSOCKET_CALLBACK_ENV] = self.websocket.endpoint.callback_url
+        dead_letter_queues = {
+            wiring.dead_letter_key(key): dlq for key, dlq in self.queues.dead_letter_queues.items()
+        }
         return Resources(
             tables=self.data.tables,
             buckets=self.storage.buckets,
-            queues=self.queues.queues,
+            queues={**self.queues.queues, **dead_letter_queues},
             websocket=self.websocket.endpoint,
             env=env,
         )
+
+    def _alarm_on_consumed_dead_letters(self) -> None:
+        """Alarm on every message a DLQ's consumer receives.
+
+        A DLQ with a consumer is drained within moments, so the alarm on its waiting messages
+        (`Monitoring`) may never see one; yet each message there is still work that failed for
+        good (an execution whose worker vanished on every delivery), which people should hear of.
+        """
+        for trigger in wiring.QUEUE_TRIGGERS:
+            source = wiring.dead_lettered_queue(trigger.queue)
+            if source is None:
+                continue
+            name = "".join(part.capitalize() for part in source.key.split("_"))
+            dlq = self.queues.dead_letter_queues[source.key]
+            self.monitoring.add_alarm(
+                f"{name}DeadLetterReceivedAlarm",
+                description=f"Messages of the {source.key} queue failed for good and reached its "
+                f"DLQ, whose consumer ({trigger.function}) settles them",
+                metric=dlq.metric_number_of_messages_received(
+                    period=Duration.minutes(1), statistic="Sum"
+                ),
+                threshold=0,
+            )
 
     def _outputs(self) -> None:
         outputs = {

@@ -4,7 +4,8 @@ Semantics (https://docs.aws.amazon.com/lambda/latest/dg/services-sqs-errorhandli
 a batch whose handler returns normally is deleted, except the `batchItemFailures` it names
 (ReportBatchItemFailures); a handler that raises, or names an id outside the batch, leaves the
 whole batch on the queue. Leftovers come back after the visibility timeout and the queue's
-redrive policy moves them to the DLQ after `maxReceiveCount` receives.
+redrive policy moves them to the DLQ after `maxReceiveCount` receives. A trigger may name a DLQ
+(`wiring.dead_letter_key`, e.g. the execute queue's): it is polled like any other queue.
 """
 
 from __future__ import annotations

@@ -21,7 +21,11 @@ _ALREADY_THERE = {"ResourceInUseException", "BucketAlreadyOwnedByYou"}
 
 @dataclass
 class Provisioned:
-    """The names and URLs of what was created, and the environment the handlers need."""
+    """The names and URLs of what was created, and the environment the handlers need.
+
+    `queue_urls` and `queue_arns` hold every queue by its resource key, DLQs under
+    `wiring.dead_letter_key(...)`; `dlq_urls` holds each work queue's DLQ by the work queue's key.
+    """
 
     env: dict[str, str] = field(default_factory=dict)
     queue_urls: dict[str, str] = field(default_factory=dict)
@@ -53,22 +57,12 @@ def _table(client: Any, spec: wiring.TableSpec, name: str) -> None:
         )
 
 
-def _queue(
-    client: Any, spec: wiring.QueueSpec, name: str, visibility_timeout_s: int | None
-) -> tuple[str, str, str]:
-    dlq_url = client.create_queue(
-        QueueName=f"{name}-dlq",
-        Attributes={"MessageRetentionPeriod": str(spec.dlq_retention_days * 86400)},
-    )["QueueUrl"]
-    dlq_arn = client.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["QueueArn"])[
-        "Attributes"
-    ]["QueueArn"]
-    attributes = {
-        "VisibilityTimeout": str(visibility_timeout_s or spec.visibility_timeout_s),
-        "RedrivePolicy": json.dumps(
-            {"deadLetterTargetArn": dlq_arn, "maxReceiveCount": spec.max_receive_count}
-        ),
-    }
+def _create_queue(client: Any, name: str, attributes: dict[str, str]) -> tuple[str, str]:
+    """Create the queue `name` with `attributes`, or bring an existing one to them.
+
+    Returns:
+        The queue's URL and ARN.
+    """
     try:
         url = client.create_queue(QueueName=name, Attributes=attributes)["QueueUrl"]
     except ClientError as error:
@@ -79,7 +73,32 @@ def _queue(
     arn = client.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"][
         "QueueArn"
     ]
-    return url, dlq_url, arn
+    return url, arn
+
+
+def _queue(
+    client: Any, spec: wiring.QueueSpec, name: str, visibility_timeout_s: int | None
+) -> tuple[tuple[str, str], tuple[str, str]]:
+    """Create the work queue `name` and its DLQ `name-dlq`, with the redrive between them.
+
+    Returns:
+        (URL, ARN) of the queue, then of its DLQ.
+    """
+    dlq_attributes = {"MessageRetentionPeriod": str(spec.dlq_retention_days * 86400)}
+    if spec.dlq_visibility_timeout_s is not None:
+        # A DLQ with a consumer: as short as the work queues' locally, so that a record put
+        # back comes again within seconds.
+        dlq_attributes["VisibilityTimeout"] = str(
+            visibility_timeout_s or spec.dlq_visibility_timeout_s
+        )
+    dlq_url, dlq_arn = _create_queue(client, f"{name}-dlq", dlq_attributes)
+    attributes = {
+        "VisibilityTimeout": str(visibility_timeout_s or spec.visibility_timeout_s),
+        "RedrivePolicy": json.dumps(
+            {"deadLetterTargetArn": dlq_arn, "maxReceiveCount": spec.max_receive_count}
+        ),
+    }
+    return _create_queue(client, name, attributes), (dlq_url, dlq_arn)
 
 
 def _bucket(
@@ -155,13 +174,18 @@ def provision(
         _table(clients["dynamodb"], table, name)
         provisioned.env[table.env] = name
     for queue in wiring.QUEUES:
-        url, dlq_url, arn = _queue(
+        (url, arn), (dlq_url, dlq_arn) = _queue(
             clients["sqs"], queue, f"{prefix}-{queue.key}", visibility_timeout_s
         )
         provisioned.queue_urls[queue.key] = url
-        provisioned.dlq_urls[queue.key] = dlq_url
         provisioned.queue_arns[queue.key] = arn
+        provisioned.dlq_urls[queue.key] = dlq_url
         provisioned.env[queue.env] = url
+        # The DLQ is also a queue of its own key, which the wiring's triggers may name (the
+        # local stack starts their pollers from `queue_urls`/`queue_arns`, as for any queue).
+        dead_letter_key = wiring.dead_letter_key(queue.key)
+        provisioned.queue_urls[dead_letter_key] = dlq_url
+        provisioned.queue_arns[dead_letter_key] = dlq_arn
     for bucket in wiring.BUCKETS:
         name = f"{prefix}-{bucket.key}"
         _bucket(clients["s3"], clients["sqs"], bucket, name, provisioned, region)

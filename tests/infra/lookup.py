@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from horizon import wiring
 from infra import names
 
 Resources = dict[str, dict[str, Any]]
@@ -78,3 +79,13 @@ def referenced_ids(value: Any) -> set[str]:
         for item in value:
             found |= referenced_ids(item)
     return found
+
+
+def queue_id(resources: Resources, key: str) -> str:
+    """Return the logical id of the wiring's queue `key`: a work queue by its variable, a DLQ
+    (`wiring.dead_letter_key`, which has no variable) by its work queue's redrive policy."""
+    source = wiring.dead_lettered_queue(key)
+    if source is None:
+        return env_ref(resources, wiring.queue(key).env)
+    redrive = resources[env_ref(resources, source.env)]["Properties"]["RedrivePolicy"]
+    return get_att_id(redrive["deadLetterTargetArn"])

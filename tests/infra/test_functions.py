@@ -16,6 +16,7 @@ from tests.infra.lookup import (
     get_att_id,
     of_type,
     policy_statements,
+    queue_id,
     referenced_ids,
 )
 
@@ -61,6 +62,8 @@ def test_every_function_has_its_own_role_without_managed_policies(resources):
 def test_environment_carries_every_resource_of_the_access_map(resources, spec):
     env = environment(resources, spec.key)
     for key in spec.access:
+        if wiring.dead_lettered_queue(key):
+            continue  # a DLQ has no variable: its consumer's event source mapping reads it
         assert RESOURCE_ENVS[key] in env, f"{spec.key} lacks {RESOURCE_ENVS[key]} for {key}"
     assert env[names.POWERTOOLS_SERVICE_ENV] == f"{names.SERVICE_NAME}-{spec.key}"
     assert env[names.LOG_LEVEL_ENV] == names.DEFAULT_LOG_LEVEL
@@ -124,10 +127,13 @@ def test_no_statement_grants_everything(resources):
 
 
 def _resource_ids(resources):
-    """Logical id → resource key of every table, queue and bucket of the wiring."""
+    """Logical id → resource key of every table, queue, DLQ and bucket of the wiring."""
     ids = {}
     for spec in (*wiring.TABLES, *wiring.QUEUES, *wiring.BUCKETS):
         ids[env_ref(resources, spec.env)] = spec.key
+    for spec in wiring.QUEUES:
+        dead_letter_key = wiring.dead_letter_key(spec.key)
+        ids[queue_id(resources, dead_letter_key)] = dead_letter_key
     return ids
 
 

@@ -31,6 +31,9 @@ class QueueSpec:
     visibility_timeout_s: int
     max_receive_count: int  # deliveries before a message moves to the DLQ
     dlq_retention_days: int = 14
+    # Only for a DLQ with a consumer (a trigger names `dead_letter_key(key)`): its visibility
+    # timeout, ≥ 6× that consumer's timeout. None leaves SQS's default (30 s).
+    dlq_visibility_timeout_s: int | None = None
 
 
 @dataclass(frozen=True)
@@ -120,6 +123,7 @@ TABLES: tuple[TableSpec, ...] = (JOBS, ENTRIES, CONNECTIONS, TASKS, EXECUTIONS)
 
 INGEST_FUNCTION_TIMEOUT_S = 300
 NOTIFY_FUNCTION_TIMEOUT_S = 10
+EXECUTION_FAILURES_FUNCTION_TIMEOUT_S = 20
 
 # Visibility timeout ≥ 6× the consumer's timeout, as AWS advises for Lambda event sources.
 INGEST_QUEUE = QueueSpec(
@@ -139,13 +143,36 @@ NOTIFY_QUEUE = QueueSpec(
 # leaves the message to come back for another attempt. Attempts are counted on the execution
 # itself (EXECUTIONS_MAX_ATTEMPTS), so receives are allowed generously: a message that another
 # worker still holds comes back a few times without reaching the DLQ.
+# Its DLQ has a consumer that ends the execution FAILED: the DLQ's visibility timeout is 6× that
+# consumer's timeout, which also outlasts the longest claim (MAX_TIMEOUT_S + the lease grace,
+# 90 s), so a message put back because a worker still held the execution comes back after the
+# claim has lapsed.
 EXECUTE_QUEUE = QueueSpec(
     key="execute",
     env="EXECUTE_QUEUE_URL",
     visibility_timeout_s=120,
     max_receive_count=10,
+    dlq_visibility_timeout_s=6 * EXECUTION_FAILURES_FUNCTION_TIMEOUT_S,
 )
 QUEUES: tuple[QueueSpec, ...] = (INGEST_QUEUE, NOTIFY_QUEUE, EXECUTE_QUEUE)
+
+# Every work queue has a DLQ. A DLQ is a resource of its own under the key `<queue>_dlq`, so that
+# triggers and access maps can name it like any queue. It has no variable: its consumer gets its
+# messages from the event source mapping, never by URL.
+DEAD_LETTER_SUFFIX = "_dlq"
+
+
+def dead_letter_key(queue_key: str) -> str:
+    """Return the resource key of the DLQ of the work queue `queue_key` (`execute_dlq`)."""
+    return f"{queue_key}{DEAD_LETTER_SUFFIX}"
+
+
+def dead_lettered_queue(key: str) -> QueueSpec | None:
+    """Return the work queue whose DLQ the resource key `key` names, or None (not a DLQ key)."""
+    return next((spec for spec in QUEUES if dead_letter_key(spec.key) == key), None)
+
+
+EXECUTE_DLQ = dead_letter_key(EXECUTE_QUEUE.key)
 
 UPLOADS_PREFIX = "uploads/"
 UPLOADS = BucketSpec(
@@ -213,17 +240,32 @@ NOTIFY_FUNCTION = FunctionSpec(
         "websocket": "manage_connections",
     },
 )
+# Executions whose messages the execute queue gave up on (a worker vanished on every delivery)
+# are ended FAILED as soon as they reach the DLQ, releasing their owner's limits.
+EXECUTION_FAILURES_FUNCTION = FunctionSpec(
+    key="execution_failures",
+    handler="functions.execution_failures.handler.handler",
+    description="Ends FAILED the executions whose messages reached the execute queue's DLQ",
+    timeout_s=EXECUTION_FAILURES_FUNCTION_TIMEOUT_S,
+    memory_mb=256,
+    access={"executions": "read_write", EXECUTE_DLQ: "consume"},
+)
 FUNCTIONS: tuple[FunctionSpec, ...] = (
     API_FUNCTION,
     WEBSOCKET_FUNCTION,
     INGEST_FUNCTION,
     NOTIFY_FUNCTION,
+    EXECUTION_FAILURES_FUNCTION,
 )
 
 QUEUE_TRIGGERS: tuple[QueueTrigger, ...] = (
     # One file per invocation: each ingest gets the function's whole time budget.
     QueueTrigger(queue="ingest", function="ingest", batch_size=1, max_concurrency=10),
     QueueTrigger(queue="notify", function="notify", batch_size=10, max_concurrency=2),
+    # Rare (a worker vanished on every delivery): Lambda's smallest concurrency is enough.
+    QueueTrigger(
+        queue=EXECUTE_DLQ, function="execution_failures", batch_size=10, max_concurrency=2
+    ),
 )
 
 # API Gateway: every REST path goes to the API function (proxy integration).
