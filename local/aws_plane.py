@@ -13,9 +13,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import boto3
-from moto.server import ThreadedMotoServer
 
 from local import moto_fixes
+from local.moto_server import EmbeddedMotoServer
 from local.provision import Provisioned, provision
 
 log = logging.getLogger(__name__)
@@ -64,7 +64,7 @@ class AwsPlane:
     region: str
     provisioned: Provisioned
     prefix: str
-    _server: ThreadedMotoServer | None = field(default=None, repr=False)
+    _server: EmbeddedMotoServer | None = field(default=None, repr=False)
 
     @property
     def embedded(self) -> bool:
@@ -115,14 +115,14 @@ def start_aws_plane(
     Raises:
         botocore.exceptions.ClientError: provisioning failed.
     """
-    server: ThreadedMotoServer | None = None
+    server: EmbeddedMotoServer | None = None
     prefix = prefix or os.environ.get("LOCAL_RESOURCE_PREFIX") or None
     if endpoint_url is None:
         # moto accepts any credentials; set fake ones so that real ones are never used.
         os.environ.update(FAKE_CREDENTIALS)
         port = free_port()
         moto_fixes.apply()
-        server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+        server = EmbeddedMotoServer("127.0.0.1", port)
         server.start()
         endpoint_url = f"http://127.0.0.1:{port}"
         # moto keeps its state per process, not per server: a second embedded plane in the

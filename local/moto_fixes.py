@@ -1,4 +1,4 @@
-"""A fix to the embedded moto's DynamoDB, applied when the local stack starts it.
+"""Fixes to the embedded moto, applied when the local stack starts it.
 
 moto's `TransactWriteItems` backs up every table a transaction touches with a deep copy of the
 whole table, once per item, before it starts: a transaction costs time in proportion to the
@@ -8,6 +8,10 @@ a cancellation — the same all-or-nothing outcome, in time proportional to the 
 Everything else (conditions, the cancellation reasons, the single-operation and uniqueness
 checks) is moto's own code path: each operation still goes through `put_item`,
 `update_item` and `delete_item` of the backend.
+
+The server also listed moto's package directory (a `stat` of some 200 entries) on every
+request to recognise its backends' names; the listing cannot change while it runs, so it is
+made once.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ from __future__ import annotations
 import copy
 from typing import Any
 
+from moto import backends
 from moto.dynamodb.comparisons import get_filter_expression
 from moto.dynamodb.exceptions import (
     ConditionalCheckFailed,
@@ -31,10 +36,12 @@ _applied = False
 
 
 def apply() -> None:
-    """Install the item-level rollback on moto's DynamoDB backend (idempotent)."""
+    """Install the item-level rollback and the module listing made once (idempotent)."""
     global _applied
     if not _applied:
         DynamoDBBackend.transact_write_items = _transact_write_items  # type: ignore[method-assign]
+        modules = tuple(backends.list_of_moto_modules())
+        backends.list_of_moto_modules = lambda: modules  # type: ignore[assignment]
         _applied = True
 
 

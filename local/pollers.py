@@ -23,7 +23,10 @@ from horizon import wiring
 log = logging.getLogger(__name__)
 
 Invoke = Callable[[str, dict[str, Any]], Any]
-WAIT_TIME_S = 1
+# Lambda's own pollers long-poll 20 s. Each empty receive costs both sides a few milliseconds
+# of this process's CPU; a one-second poll made the idle pollers a steady load that slowed
+# whatever else ran. Stopping does not wait for an idle long poll (see `PollerGroup.stop`).
+WAIT_TIME_S = 20
 
 
 def _message_attributes(attributes: dict[str, Any]) -> dict[str, Any]:
@@ -109,16 +112,24 @@ class Poller:
         config: the mapping.
         sqs: a boto3 SQS client (thread-safe; one per poller is simplest).
         invoke: calls function key with an event (the local Lambda runtime).
-        stop: set to stop; the long poll bounds how long stopping takes.
+        stop: set to stop: a handler running is waited for; an idle long poll is not.
     """
 
     def __init__(
-        self, config: PollerConfig, sqs: Any, invoke: Invoke, stop: threading.Event
+        self,
+        config: PollerConfig,
+        sqs: Any,
+        invoke: Invoke,
+        stop: threading.Event,
+        wait_time_s: int = WAIT_TIME_S,
     ) -> None:
         self.config = config
+        self.wait_time_s = wait_time_s
         self.sqs = sqs
         self.invoke = invoke
         self.stop = stop
+        # Set while a batch is in hand (from its receive to its deletes).
+        self.busy = threading.Event()
         self.thread = threading.Thread(
             target=self.run, name=f"poller-{config.trigger.queue}", daemon=True
         )
@@ -142,12 +153,23 @@ class Poller:
         messages = self.sqs.receive_message(
             QueueUrl=self.config.queue_url,
             MaxNumberOfMessages=min(trigger.batch_size, 10),
-            WaitTimeSeconds=WAIT_TIME_S,
+            WaitTimeSeconds=self.wait_time_s,
             AttributeNames=["All"],
             MessageAttributeNames=["All"],
         ).get("Messages", [])
         if not messages:
             return 0
+        self.busy.set()  # before looking at `stop`, which `PollerGroup.stop` sets first
+        try:
+            if self.stop.is_set():
+                # Received while stopping: left to come back after the visibility timeout.
+                return 0
+            return self._handle(messages)
+        finally:
+            self.busy.clear()
+
+    def _handle(self, messages: list[dict[str, Any]]) -> int:
+        trigger = self.config.trigger
         event = build_sqs_event(messages, self.config.queue_arn, self.config.region)
         ids = [m["MessageId"] for m in messages]
         try:
@@ -174,11 +196,15 @@ class PollerGroup:
     """All the pollers of the wiring's queue triggers: `max_concurrency` threads per trigger."""
 
     def __init__(
-        self, configs: list[PollerConfig], make_sqs: Callable[[], Any], invoke: Invoke
+        self,
+        configs: list[PollerConfig],
+        make_sqs: Callable[[], Any],
+        invoke: Invoke,
+        wait_time_s: int = WAIT_TIME_S,
     ) -> None:
         self.stop_event = threading.Event()
         self.pollers = [
-            Poller(config, make_sqs(), invoke, self.stop_event)
+            Poller(config, make_sqs(), invoke, self.stop_event, wait_time_s)
             for config in configs
             for _ in range(config.trigger.max_concurrency)
         ]
@@ -196,9 +222,13 @@ class PollerGroup:
         return counts
 
     def stop(self, timeout_s: float = 10.0) -> None:
-        """Stop every poller; a handler still running is waited for up to `timeout_s` in all."""
+        """Stop every poller; a handler still running is waited for up to `timeout_s` in all.
+
+        A poller waiting in its long poll is not waited for: it ends when the poll returns
+        (daemon thread), and hands nothing it received then to the handler.
+        """
         self.stop_event.set()
         deadline = time.monotonic() + timeout_s
         for poller in self.pollers:
-            if poller.thread.is_alive():
+            if poller.thread.is_alive() and poller.busy.is_set():
                 poller.thread.join(max(0.0, deadline - time.monotonic()))

@@ -173,7 +173,7 @@ def test_poller_group_runs_and_stops_promptly(aws):
         queue_arn=aws.provisioned.queue_arns["notify"],
         region="us-east-1",
     )
-    group = PollerGroup([config], lambda: aws.sqs, handler)
+    group = PollerGroup([config], lambda: aws.sqs, handler, wait_time_s=1)
     group.start()
     try:
         _send(aws, [json.dumps(i) for i in range(5)])
@@ -184,4 +184,36 @@ def test_poller_group_runs_and_stops_promptly(aws):
         group.stop()
         assert time.monotonic() - started < 5
     assert sorted(seen) == [0, 1, 2, 3, 4]
+    for poller in group.pollers:  # an idle poller ends with its (1 s) long poll
+        poller.thread.join(5)
     assert group.alive() == {"notify": 0}
+
+
+def test_stopping_does_not_wait_for_an_idle_long_poll_and_hands_on_nothing_after(aws):
+    calls = []
+    trigger = wiring.QueueTrigger(
+        queue="notify", function="notify", batch_size=1, max_concurrency=1
+    )
+    config = PollerConfig(
+        trigger=trigger,
+        queue_url=aws.provisioned.queue_urls["notify"],
+        queue_arn=aws.provisioned.queue_arns["notify"],
+        region="us-east-1",
+    )
+    group = PollerGroup([config], lambda: aws.sqs, lambda *args: calls.append(args))
+    group.start()
+    started = time.monotonic()
+    group.stop()
+    assert time.monotonic() - started < 5  # its 20 s long poll was not waited for
+
+    # The poll, still waiting, returns with this message: it is not handed to the function
+    # (it comes back after its visibility timeout) and the poller ends.
+    _send(aws, ["after stop"])
+    (poller,) = group.pollers
+    poller.thread.join(10)
+    assert not poller.thread.is_alive()
+    assert calls == []
+    attributes = aws.sqs.get_queue_attributes(
+        QueueUrl=config.queue_url, AttributeNames=["ApproximateNumberOfMessagesNotVisible"]
+    )["Attributes"]
+    assert attributes["ApproximateNumberOfMessagesNotVisible"] == "1"
