@@ -9,6 +9,12 @@ Everything else (conditions, the cancellation reasons, the single-operation and 
 checks) is moto's own code path: each operation still goes through `put_item`,
 `update_item` and `delete_item` of the backend.
 
+moto's DynamoDB is not safe for concurrent requests: `UpdateItem` applies its actions one by
+one to the stored item, so a `GetItem` served by another thread at that moment could read an
+execution already COMPLETED but without its output yet (seen locally: a torn read). DynamoDB
+applies an item's update, and a transaction, all at once; here every DynamoDB request is
+served under one lock, which gives the same.
+
 The server also listed moto's package directory (a `stat` of some 200 entries) on every
 request to recognise its backends' names; the listing cannot change while it runs, so it is
 made once.
@@ -17,6 +23,8 @@ made once.
 from __future__ import annotations
 
 import copy
+import functools
+import threading
 from typing import Any
 
 from moto import backends
@@ -30,19 +38,36 @@ from moto.dynamodb.exceptions import (
     TransactWriteSingleOpException,
 )
 from moto.dynamodb.models import DynamoDBBackend
+from moto.dynamodb.responses import DynamoHandler
 
 _OPERATIONS = {"ConditionCheck", "Put", "Delete", "Update"}
 _applied = False
 
 
 def apply() -> None:
-    """Install the item-level rollback and the module listing made once (idempotent)."""
+    """Install the item-level rollback, one DynamoDB request at a time, and the module listing
+    made once (idempotent)."""
     global _applied
     if not _applied:
         DynamoDBBackend.transact_write_items = _transact_write_items  # type: ignore[method-assign]
         modules = tuple(backends.list_of_moto_modules())
         backends.list_of_moto_modules = lambda: modules  # type: ignore[assignment]
+        DynamoHandler.call_action = _one_at_a_time(DynamoHandler.call_action)  # type: ignore[method-assign]
         _applied = True
+
+
+_dynamodb_lock = threading.Lock()
+
+
+def _one_at_a_time(call_action: Any) -> Any:
+    """Serve the wrapped DynamoDB requests one at a time."""
+
+    @functools.wraps(call_action)
+    def serialized(self: DynamoHandler) -> Any:
+        with _dynamodb_lock:
+            return call_action(self)
+
+    return serialized
 
 
 def _key_of(backend: DynamoDBBackend, op_type: str, op: dict[str, Any]) -> dict[str, Any]:

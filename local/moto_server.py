@@ -89,9 +89,11 @@ class KeepAliveRequestHandler(MotoRequestHandler):
             if name.lower() not in _OWN_HEADERS:
                 self.send_header(name, value)
         self.send_header("Content-Length", str(len(payload)))
-        self.end_headers()
+        # Head and body in one write: one packet for a small answer, not two.
+        self._headers_buffer.append(b"\r\n")
         if environ["REQUEST_METHOD"] != "HEAD":
-            self.wfile.write(payload)
+            self._headers_buffer.append(payload)
+        self.flush_headers()
 
 
 class EmbeddedMotoServer:

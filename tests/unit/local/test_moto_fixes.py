@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import sys
+import threading
+
 import boto3
 import pytest
 from botocore.exceptions import ClientError
@@ -68,3 +71,40 @@ def test_two_operations_on_one_item_are_refused_and_nothing_changes(table):
     with pytest.raises(ClientError, match="ValidationException"):
         table.transact_write_items(TransactItems=[put("b"), add_one("a"), put("b")])
     assert items(table) == [("a", "1")]
+
+
+def test_a_read_never_sees_half_of_an_update(table):
+    # Thread switches as often as the interpreter allows, so that a reader served while an
+    # UpdateItem applies its actions one by one would see some of them and not others.
+    previous = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)
+    fields = [f"f{i}" for i in range(20)]
+    update = "SET " + ", ".join(f"{name} = :value" for name in fields)
+    torn: list[dict] = []
+    stop = threading.Event()
+
+    def write() -> None:
+        for value in range(1, 300):
+            table.update_item(
+                TableName="t",
+                Key={"pk": {"S": "a"}},
+                UpdateExpression=update,
+                ExpressionAttributeValues={":value": {"N": str(value)}},
+            )
+        stop.set()
+
+    def read() -> None:
+        while not stop.is_set():
+            item = table.get_item(TableName="t", Key={"pk": {"S": "a"}})["Item"]
+            if len({item.get(name, {}).get("N") for name in fields}) > 1:
+                torn.append(item)
+
+    threads = [threading.Thread(target=write), threading.Thread(target=read)]
+    try:
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(60)
+    finally:
+        sys.setswitchinterval(previous)
+    assert torn == []
