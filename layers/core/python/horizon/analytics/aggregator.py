@@ -27,8 +27,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from itertools import accumulate, compress, repeat
-from operator import attrgetter, floordiv, is_not, sub
-from typing import Any, Protocol
+from operator import floordiv, is_not, itemgetter, sub
+from typing import Any
 
 import orjson
 
@@ -50,14 +50,11 @@ MINUTE_MS = 60_000
 # `add` buffers single entries and reduces them this many at a time.
 _BATCH = 256
 _get = dict.get
-_entries_of = attrgetter("entry")
-
-
-class Numbered(Protocol):
-    """A valid entry with its line number (e.g. `horizon.entries.StoredEntry`)."""
-
-    line: int
-    entry: dict[str, Any]
+_has = dict.__contains__
+# A valid entry with its line number, as a pair (e.g. `horizon.entries.StoredEntry`, a
+# NamedTuple): read by position, which C-level passes do without a Python frame.
+Numbered = tuple[int, dict[str, Any]]
+_entries_of = itemgetter(1)
 
 
 @dataclass(frozen=True)
@@ -79,12 +76,6 @@ class Segment:
     parts: dict[str, Any]
 
 
-@dataclass(frozen=True, slots=True)
-class _Pending:
-    line: int
-    entry: dict[str, Any]
-
-
 class SegmentAggregator:
     """Accumulates one segment's aggregates, a batch of entries at a time."""
 
@@ -97,11 +88,11 @@ class SegmentAggregator:
         self._events: tuple[list[Any], list[int]] = ([], [])
         self._codes: tuple[list[Any], list[int]] = ([], [])
         self._anchors: list[list[Any]] = []
-        self._pending: list[_Pending] = []
+        self._pending: list[Numbered] = []
 
     def add(self, line: int, entry: dict[str, Any]) -> None:
         """Account for one valid entry (as `validate_line` returned it) at line `line`."""
-        self._pending.append(_Pending(line, entry))
+        self._pending.append((line, entry))
         if len(self._pending) >= _BATCH:
             self._drain()
 
@@ -130,12 +121,12 @@ class SegmentAggregator:
         elapsed += map(_get, entries, _RESPONSE_TIME)
         _keyed(entries, _EVENT_TYPE, instants, self._events)
         _keyed(entries, _ERROR_CODE, instants, self._codes)
-        versions = list(map(_get, entries, _VERSION_ID))
-        if versions.count(None) < len(versions):
-            for item in compress(numbered, map(is_not, versions, repeat(None))):
-                entry = item.entry
+        # A version_id marks an anchor (a deployment): rare, so one C-level pass looks first.
+        if any(map(_has, entries, _VERSION_ID)):
+            versions = map(_get, entries, _VERSION_ID)
+            for line, entry in compress(numbered, map(is_not, versions, repeat(None))):
                 fields = {name: entry[name] for name in ANCHOR_FIELDS if name in entry}
-                self._anchors.append([item.line, entry["timestamp_ms"], fields])
+                self._anchors.append([line, entry["timestamp_ms"], fields])
 
     def finish(self, end_line: int, end_offset: int) -> Segment:
         """Return the segment ending at this checkpoint."""

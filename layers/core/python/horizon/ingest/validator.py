@@ -41,17 +41,19 @@ _JSONDecodeError = orjson.JSONDecodeError
 _fromisoformat = datetime.fromisoformat
 # Caches (bounded; plain dict operations are atomic, so threads may share them):
 # minute since the epoch → "YYYY-MM-DDThh:mm:"; and, per timestamp shape (with or without
-# milliseconds: two dicts, so one shape's key can never be read as the other's), the text before
-# the seconds plus the zone → (UTC text up to the seconds, epoch ms of that minute).
+# milliseconds: two dicts, so one shape's key can never be read as the other's), the text up to
+# the seconds plus the zone → (UTC text up to the seconds, epoch ms of that minute, whether the
+# text is already the normalized one: a UTC "…:ss.mmmZ" is stored as it came).
 _MINUTES: dict[int, str] = {}
 _MINUTES_KEPT = 4096
-_SHAPES_MS: dict[str, tuple[str, int]] = {}
-_SHAPES_S: dict[str, tuple[str, int]] = {}
+_SHAPES_MS: dict[str, tuple[str, int, bool]] = {}
+_SHAPES_S: dict[str, tuple[str, int, bool]] = {}
 _SHAPES_KEPT = 8192
-# Two- and three-digit fields to their milliseconds: a lookup both checks and converts them.
-# (Small on purpose: one 60,000-entry table of "ss.mmm" costs more in cache misses than it saves.)
+# Two-digit seconds and ".mmm" fractions to their milliseconds: a lookup both checks and
+# converts them (the fraction's dot also tells the two shapes apart). Small on purpose: one
+# 60,000-entry table of "ss.mmm" costs more in cache misses than it saves.
 _SECONDS = {f"{second:02d}": second * 1000 for second in range(60)}
-_MILLIS = {f"{milli:03d}": milli for milli in range(1000)}
+_MILLIS = {f".{milli:03d}": milli for milli in range(1000)}
 _MILLISECOND = timedelta(milliseconds=1)
 
 _STRING_KEYS = ("level", "message", "service", "api_id", "endpoint", "event_type", "version_id")
@@ -124,21 +126,17 @@ def validate_line(raw: bytes) -> Result:
     # Lines of one file share their minute and their zone: look those up, copy the seconds
     # (an offset is whole minutes here, so they are the same in UTC). See `_learn`.
     seconds = _SECONDS.get(timestamp[17:19])  # also rejects anything but "00"…"59"
-    if timestamp[19:20] == ".":
-        known = _SHAPES_MS.get(timestamp[:16] + timestamp[23:])
-        millis = _MILLIS.get(timestamp[20:23])
-        cached = (
-            known is not None
-            and seconds is not None
-            and millis is not None
-            and timestamp[16] == ":"
-        )
+    millis = _MILLIS.get(timestamp[19:23])
+    if millis is not None:
+        known = _SHAPES_MS.get(timestamp[:17] + timestamp[23:])
+        cached = known is not None and seconds is not None
         if cached:
-            data["timestamp"] = f"{known[0]}{timestamp[17:23]}Z"
+            if not known[2]:
+                data["timestamp"] = f"{known[0]}{timestamp[17:23]}Z"
             data["timestamp_ms"] = known[1] + seconds + millis
     else:
-        known = _SHAPES_S.get(timestamp[:16] + timestamp[19:])
-        cached = known is not None and seconds is not None and timestamp[16] == ":"
+        known = _SHAPES_S.get(timestamp[:17] + timestamp[19:])
+        cached = known is not None and seconds is not None
         if cached:
             data["timestamp"] = f"{known[0]}{timestamp[17:19]}.000Z"
             data["timestamp_ms"] = known[1] + seconds
@@ -262,25 +260,26 @@ def _learn(value: str, normalized: tuple[str, int]) -> None:
     """Remember the minute and zone of a valid timestamp of a common shape.
 
     Shapes: `YYYY-MM-DDThh:mm:ss[.mmm][zone]`, the zone empty, "Z" or "±hh:mm". The key is the
-    text before the seconds plus the zone, in the dict of its shape (with or without
-    milliseconds); the value is the UTC text up to the seconds and the epoch milliseconds of
-    that minute.
+    text up to the seconds plus the zone, in the dict of its shape (with or without
+    milliseconds); the value is the UTC text up to the seconds, the epoch milliseconds of
+    that minute, and whether such a timestamp is already in the normalized form.
     """
     if len(value) < 19 or value[10] != "T" or value[13] != ":" or value[16] != ":":
         return
     if value[19:20] == ".":
-        if len(value) < 23 or not (value[20:23].isdigit() and value[20:23].isascii()):
+        millis = _MILLIS.get(value[19:23])
+        if millis is None:
             return
-        shapes, zone, millis = _SHAPES_MS, value[23:], int(value[20:23])
+        shapes, zone = _SHAPES_MS, value[23:]
     else:
         shapes, zone, millis = _SHAPES_S, value[19:], 0
-    key = value[:16] + zone
     if zone not in ("", "Z") and not (len(zone) == 6 and zone[0] in "+-" and zone[3] == ":"):
         return
     text, epoch_ms = normalized
     if len(shapes) >= _SHAPES_KEPT:
         shapes.clear()
-    shapes[key] = (text[:17], epoch_ms - int(value[17:19]) * 1000 - millis)
+    as_is = shapes is _SHAPES_MS and zone == "Z" and text[:17] == value[:17]
+    shapes[value[:17] + zone] = (text[:17], epoch_ms - int(value[17:19]) * 1000 - millis, as_is)
 
 
 def _minute_prefix(minute: int) -> str:
