@@ -85,10 +85,13 @@ class KeepAliveRequestHandler(MotoRequestHandler):
         status, headers = started
         code, _, reason = status.partition(" ")
         self.send_response_only(int(code), reason)
+        length = str(len(payload))
         for name, value in headers:
-            if name.lower() not in _OWN_HEADERS:
+            if name.lower() == "content-length" and environ["REQUEST_METHOD"] == "HEAD":
+                length = value  # the size of what a GET would return (S3's HeadObject)
+            elif name.lower() not in _OWN_HEADERS:
                 self.send_header(name, value)
-        self.send_header("Content-Length", str(len(payload)))
+        self.send_header("Content-Length", length)
         # Head and body in one write: one packet for a small answer, not two.
         self._headers_buffer.append(b"\r\n")
         if environ["REQUEST_METHOD"] != "HEAD":

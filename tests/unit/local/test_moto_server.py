@@ -7,6 +7,7 @@ import http.client
 import threading
 from collections.abc import Iterator
 
+import boto3
 import pytest
 from werkzeug.serving import make_server
 
@@ -77,5 +78,25 @@ def test_moto_answers_aws_calls_on_one_connection() -> None:
             assert f"keepalive-{name}".encode() in response.read()
             sockets.append(connection.sock)
         assert sockets[0] is sockets[1] is sockets[2]
+    finally:
+        moto.stop()
+
+
+def test_a_head_answer_keeps_the_length_a_get_would_have() -> None:
+    moto = EmbeddedMotoServer("127.0.0.1", free_port())
+    moto.start()
+    try:
+        s3 = boto3.client(
+            "s3",
+            endpoint_url=f"http://127.0.0.1:{moto.port}",
+            region_name="us-east-1",
+            aws_access_key_id="testing",
+            aws_secret_access_key="testing",
+        )
+        s3.create_bucket(Bucket="keepalive")
+        s3.put_object(Bucket="keepalive", Key="k", Body=b"x" * 1234)
+
+        assert s3.head_object(Bucket="keepalive", Key="k")["ContentLength"] == 1234
+        assert s3.get_object(Bucket="keepalive", Key="k")["Body"].read() == b"x" * 1234
     finally:
         moto.stop()
