@@ -171,14 +171,22 @@ def test_redelivery_after_completion_leaves_answers_and_items_unchanged(aws, job
     assert service.handle_message(body, plenty) == [IngestOutcome.ALREADY_FINISHED]
     assert service.run(OWNER, job_id, plenty) is IngestOutcome.ALREADY_FINISHED
     job = JobStore().get(OWNER, job_id)
-    # Compacting again overwrites: the same items, the same bytes.
+    # Compacting again overwrites: the same items, the same bytes (only the run id differs).
     assert AggregateStore().put_compacted(OWNER, job_id, job.counts.lines, job.counts.valid) == [
         *PARTS
     ]
-    assert _compacted(aws, job_id) == items
+    again = _compacted(aws, job_id)
+    assert {p: _without_run(i) for p, i in again.items()} == {
+        p: _without_run(i) for p, i in items.items()
+    }
+    assert again["R"]["run"] != items["R"]["run"]
     assert answers(job_id) == reference
     chunks = AggregateStore()._query(f"{OWNER}#{job_id}#AJR")
     assert len(chunks) == int(items["R"]["chunks"]["N"])
+
+
+def _without_run(item: dict[str, Any]) -> dict[str, Any]:
+    return {name: value for name, value in item.items() if name != "run"}
 
 
 def test_a_failed_compaction_never_fails_the_job(aws, data, job_id, monkeypatch) -> None:
@@ -199,17 +207,23 @@ def test_a_part_too_large_for_one_item_is_chunked_and_still_exact(aws, job_id, m
     reference = answers(job_id)
     job = JobStore().get(OWNER, job_id)
     monkeypatch.setattr("horizon.analytics.store.MAX_BLOB_BYTES", 2_000)
+    monkeypatch.setattr("horizon.analytics.compaction.ELEMENT_VALUES", 64)
+    # A few chunks per BatchGetItem, so that reading them takes several.
+    monkeypatch.setattr("horizon.analytics.store.CHUNKS_PER_READ", 3)
     assert "R" in AggregateStore().put_compacted(OWNER, job_id, job.counts.lines, job.counts.valid)
     chunks = AggregateStore()._query(f"{OWNER}#{job_id}#AJR")
-    assert 1 < len(chunks) <= 16
-    assert {c["chunks"]["N"] for c in chunks} == {str(len(chunks))}
+    assert len(chunks) > 3
+    assert all(len(c["blob"]["B"]) <= 2_000 for c in chunks)
+    head = next(c for c in chunks if c["line"]["N"] == "0")
+    assert head["chunks"]["N"] == str(len(chunks))
+    assert {c["run"]["S"] for c in chunks} == {head["run"]["S"]}
     with monkeypatch.context() as patched:
         _no_segments(patched)
         assert answers(job_id) == reference
     # A missing chunk means the chain answers, still exactly.
     aws.dynamodb.delete_item(
         TableName=get_settings().entries_table,
-        Key={"pk": {"S": f"{OWNER}#{job_id}#AJR"}, "line": {"N": "1"}},
+        Key={"pk": {"S": f"{OWNER}#{job_id}#AJR"}, "line": {"N": "4"}},
     )
     assert answers(job_id) == reference
 
@@ -228,13 +242,86 @@ def test_segments_of_another_layout_are_not_read(aws, job_id) -> None:
     assert set(rollup_questions) == {"entries"}
 
 
-def test_a_job_past_the_compaction_limit_keeps_its_segments_and_answers_the_same(
-    aws, data
+def test_a_job_merged_in_many_passes_answers_as_its_entries(aws, data, monkeypatch) -> None:
+    # Passes of 100 entries: ~15 for this job's 1,470 valid entries, each a read of the chain.
+    monkeypatch.setattr("horizon.analytics.compaction.PASS_ENTRIES", 100)
+    monkeypatch.setattr("horizon.analytics.compaction.ELEMENT_VALUES", 50)
+    reads: list[str] = []
+    segments = AggregateStore._segments
+
+    def counted(self, owner, job_id, part, bounds):
+        reads.append(part)
+        return segments(self, owner, job_id, part, bounds)
+
+    monkeypatch.setattr(AggregateStore, "_segments", counted)
+    job = create_job(aws, data)
+    assert ingest_service(ingest_checkpoint_lines=200).run(OWNER, job.job_id, plenty) == "completed"
+    valid = JobStore().get(OWNER, job.job_id).counts.valid
+    assert set(_compacted(aws, job.job_id)) == set(PARTS)
+    assert reads.count("R") == reads.count("E") == reads.count("C") == -(-valid // 100)
+    assert reads.count("A") == 1
+    with monkeypatch.context() as patched:
+        _no_segments(patched)
+        compacted = answers(job.job_id)
+    assert {a[0] for a in compacted} == {"aggregates"}
+    assert _rest(compacted) == _rest(answers(job.job_id, use_aggregates=False))
+
+
+def test_a_compaction_that_fails_half_way_is_never_mixed_with_an_earlier_one(
+    aws, job_id, monkeypatch
+) -> None:
+    reference = answers(job_id)
+    job = JobStore().get(OWNER, job_id)
+    monkeypatch.setattr("horizon.analytics.store.MAX_BLOB_BYTES", 2_000)
+    store = AggregateStore()
+    assert store.put_compacted(OWNER, job_id, job.counts.lines, job.counts.valid) == [*PARTS]
+    # Another run with other chunk bounds dies after its second chunk, before chunk 0.
+    monkeypatch.setattr("horizon.analytics.compaction.ELEMENT_VALUES", 16)
+    monkeypatch.setattr("horizon.analytics.compaction.PASS_ENTRIES", 300)
+    put = AggregateStore._put_chunk
+    written: list[int] = []
+
+    def dies(self, owner, job_id, part, index, *args, **kwargs):
+        if len(written) == 2:
+            raise DependencyError("the function timed out")
+        written.append(index)
+        return put(self, owner, job_id, part, index, *args, **kwargs)
+
+    with monkeypatch.context() as patched:
+        patched.setattr(AggregateStore, "_put_chunk", dies)
+        with pytest.raises(DependencyError):
+            store.put_compacted(OWNER, job_id, job.counts.lines, job.counts.valid)
+    assert written == [1, 2]
+    # Chunk 0 names the first run, chunks 1 and 2 are the second's: the chain answers.
+    assert store.load(OWNER, job_id, "R", job.counts.lines, job.counts.valid) is not None
+    assert store._compacted_blobs(OWNER, job_id, "R", job.counts.lines, job.counts.valid) is None
+    assert answers(job_id) == reference
+    # Run again to the end, the compacted chunks answer again.
+    assert store.put_compacted(OWNER, job_id, job.counts.lines, job.counts.valid) == [*PARTS]
+    with monkeypatch.context() as patched:
+        _no_segments(patched)
+        assert answers(job_id) == reference
+
+
+def test_a_segment_that_changes_under_the_merge_leaves_the_part_to_the_chain(
+    aws, data, monkeypatch
 ) -> None:
     job = create_job(aws, data)
-    service = ingest_service(ingest_checkpoint_lines=200, ingest_compact_max_valid=100)
-    assert service.run(OWNER, job.job_id, plenty) == "completed"
-    assert _compacted(aws, job.job_id) == {}  # the merge, holding every value, was skipped
-    from_segments = answers(job.job_id)
-    assert {a[0] for a in from_segments} == {"aggregates"}
-    assert _rest(from_segments) == _rest(answers(job.job_id, use_aggregates=False))
+    get_items = AggregateStore._get_items
+
+    def changed(self, owner, job_id, part, starts, with_data=True):
+        found = get_items(self, owner, job_id, part, starts, with_data)
+        later = sorted(start for start in found if start > 0)
+        if with_data and part == "C" and later:
+            # As if a stale writer replaced it with a segment of another range after the check.
+            item = found[later[0]]
+            found[later[0]] = {**item, "end_line": {"N": str(int(item["end_line"]["N"]) + 1)}}
+        return found
+
+    monkeypatch.setattr(AggregateStore, "_get_items", changed)
+    assert ingest_service(ingest_checkpoint_lines=200).run(OWNER, job.job_id, plenty) == "completed"
+    assert set(_compacted(aws, job.job_id)) == {"R", "E", "A"}
+    monkeypatch.undo()
+    found = answers(job.job_id)
+    assert {a[0] for a in found} == {"aggregates"}
+    assert _rest(found) == _rest(answers(job.job_id, use_aggregates=False))

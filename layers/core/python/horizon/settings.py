@@ -48,10 +48,6 @@ class Settings(BaseSettings):
     # A worker's claim on a job; a crashed worker's claim expires so a redelivery can resume.
     ingest_lease_s: int = Field(default=120, alias="INGEST_LEASE_S", gt=0)
     ingest_max_receive_count: int = Field(default=5, alias="INGEST_MAX_RECEIVE_COUNT", gt=0)
-    # At completion a job's aggregates are compacted for fast queries; the merge holds every
-    # valid entry's response time, so past this many valid entries it is skipped (queries then
-    # merge the segment chain) and an ingest's memory stays bounded whatever the file size.
-    ingest_compact_max_valid: int = Field(default=250_000, alias="INGEST_COMPACT_MAX_VALID", ge=0)
 
     # WebSocket connections.
     connection_ttl_s: int = Field(default=2 * 60 * 60, alias="CONNECTION_TTL_S", gt=0)

@@ -21,24 +21,37 @@ hinted chain does not verify, the reader Queries every manifest, then the part's
 Exactness never depends on manifests; only speed does (a Query per part reads every segment;
 the local moto plane even scans the whole table per Query).
 
-Compacted items: when a job completes, the ingest reads each part's committed chain (verified
-against the job's final counts) and overwrites one merged item per part, in its own partition
-`{owner}#{job_id}#AJ{part}` (so it can never be taken for a segment), recording the `lines`
-and `valid` counts it was verified against. A part too large for one item is split into up to
-MAX_CHUNKS chunks (sort keys 0, 1, ...; each a payload of its own, each recording `chunks`). A reader uses it only when those equal the
-job's committed counts; otherwise (absent, stale, too large) it follows the chain as above.
+Compacted items: when a job completes, the ingest verifies each part's committed chain from
+the items' bounds alone (as a reader does, without their data) and merges it in several passes
+over its segments, each pass one bounded slice of the entries (`compaction.compact_elements`),
+writing the merged chunks as they fill — so the merge's memory does not grow with the job. The
+chunks go to their own partition `{owner}#{job_id}#AJ{part}` (never taken for a segment), sort
+keys 0, 1, ...; each records the run that wrote it and the `lines` and `valid` counts the chain
+was verified against, and chunk 0 — written last, the commit point — records how many there
+are. A reader uses them only when chunk 0 and every chunk it names are there, from one run,
+verified against exactly the job's committed counts; otherwise it follows the chain as above.
+A compaction that fails half-way (or a retried one) can therefore never mix runs: each chunk
+is an overwrite, and nothing is ever added to.
 """
 
 from __future__ import annotations
 
 import time
+import uuid
 import zlib
+from collections.abc import Iterator
+from functools import partial
 from typing import Any
 
 import orjson
 
 from horizon.analytics.aggregator import PARTS, UNCOMPRESSED_PARTS, Segment
-from horizon.analytics.compaction import merge_payloads, split_payload
+from horizon.analytics.compaction import (
+    ElementTooLargeError,
+    compact_elements,
+    encoded_chunks,
+    merge_payloads,
+)
 from horizon.dynamo import AWS_ERRORS, batch_get, batch_write
 from horizon.errors import DependencyError
 from horizon.lazy import aws_client
@@ -50,8 +63,12 @@ SEGMENT_FORMAT = "2"
 MAX_BLOB_BYTES = 350_000  # DynamoDB items are at most 400 KB; leave room for the keys
 MANIFEST = "M"
 COMPACTED = "J"
-MAX_CHUNKS = 16  # a compacted part is read in one BatchGetItem of this many keys
+CHUNKS_PER_READ = 16  # compacted chunks per BatchGetItem: at most 16 × 350 KB, under its 16 MB
+SEGMENTS_PER_READ = 8  # a compaction pass fetches this many segments at a time
 BATCH_GET_MAX = 100
+# Bounds and counts of a segment item, without its data: enough to verify a chain.
+_BOUNDS = "line, end_line, #valid, #format, #overflow"
+_BOUNDS_NAMES = {"#valid": "valid", "#format": "format", "#overflow": "overflow"}
 
 
 def _pk(owner: str, job_id: str, part: str) -> str:
@@ -124,42 +141,95 @@ class AggregateStore:
         batch_write(self.client, self._table, requests, "store log aggregates", self._sleep)
 
     def put_compacted(self, owner: str, job_id: str, last_line: int, valid: int) -> list[str]:
-        """Merge each part's committed chain into one item per part (overwriting, never adding).
+        """Merge each part's committed chain into compacted chunks (overwriting, never adding).
+
+        Memory stays bounded whatever the job's size: see `compaction.compact_elements`.
 
         Args:
             owner, job_id: a job whose counts are final.
-            last_line, valid: its committed final counts; recorded on every compacted item.
+            last_line, valid: its committed final counts; recorded on every chunk.
 
         Returns:
-            The parts compacted (a part whose chain does not verify is left to the chain).
+            The parts compacted. A part whose chain does not verify, changes under the merge
+            or holds an element too large for an item is left to the chain.
 
         Raises:
             DependencyError: DynamoDB failed.
         """
-        requests: list[dict[str, Any]] = []
-        parts: list[str] = []
-        for part in PARTS:
-            merged = self.load(owner, job_id, part, last_line, valid, compacted=False)
-            if merged is None:
-                continue
-            payload = merged[0] if merged else merge_payloads(part, [])  # [] for no lines
-            blobs = _chunked_blobs(part, payload)
-            if blobs is None:
-                continue  # too large even in chunks: readers follow the chain
-            parts.append(part)
-            for index, blob in enumerate(blobs):
-                item = {
-                    "pk": {"S": _pk(owner, job_id, COMPACTED + part)},
-                    "line": {"N": str(index)},
-                    "lines": {"N": str(last_line)},
-                    "valid": {"N": str(valid)},
-                    "chunks": {"N": str(len(blobs))},
-                    "blob": {"B": blob},
-                }
-                requests.append({"PutRequest": {"Item": item}})
-        if requests:
-            batch_write(self.client, self._table, requests, "compact log aggregates", self._sleep)
-        return parts
+        return [part for part in PARTS if self._compact_part(owner, job_id, part, last_line, valid)]
+
+    def _compact_part(self, owner: str, job_id: str, part: str, last_line: int, valid: int) -> bool:
+        bounds = self._find_chain(owner, job_id, part, last_line, valid, with_data=False)
+        if bounds is None:
+            return False
+        segments = partial(self._segments, owner, job_id, part, bounds)
+        run = uuid.uuid4().hex  # marks this run's chunks: a reader never mixes two runs
+        first: bytes | None = None
+        count = 0
+        try:
+            elements = compact_elements(part, segments, valid)
+            for blob in encoded_chunks(part, elements, partial(_encode, part), MAX_BLOB_BYTES):
+                if first is None:
+                    first = blob  # chunk 0 is the commit point: written once all others are
+                else:
+                    self._put_chunk(owner, job_id, part, count, blob, run, last_line, valid)
+                count += 1
+        except (_ChainChangedError, ElementTooLargeError):
+            return False
+        if first is None:
+            return False
+        chunks = {"chunks": {"N": str(count)}}
+        self._put_chunk(owner, job_id, part, 0, first, run, last_line, valid, chunks)
+        return True
+
+    def _put_chunk(
+        self,
+        owner: str,
+        job_id: str,
+        part: str,
+        index: int,
+        blob: bytes,
+        run: str,
+        last_line: int,
+        valid: int,
+        extra: dict[str, Any] | None = None,
+    ) -> None:
+        item = {
+            "pk": {"S": _pk(owner, job_id, COMPACTED + part)},
+            "line": {"N": str(index)},
+            "run": {"S": run},
+            "lines": {"N": str(last_line)},
+            "valid": {"N": str(valid)},
+            "blob": {"B": blob},
+            **(extra or {}),
+        }
+        request = {"PutRequest": {"Item": item}}
+        batch_write(self.client, self._table, [request], "compact log aggregates", self._sleep)
+
+    def _segments(
+        self, owner: str, job_id: str, part: str, bounds: list[dict[str, Any]]
+    ) -> Iterator[Any]:
+        """The verified chain's segment payloads, fetched a few at a time (one pass).
+
+        Raises:
+            _ChainChangedError: an item is gone or no longer the one verified (the merge
+                would no longer be of the committed chain).
+        """
+        for index in range(0, len(bounds), SEGMENTS_PER_READ):
+            wanted = bounds[index : index + SEGMENTS_PER_READ]
+            starts = [int(item["line"]["N"]) for item in wanted]
+            found = self._get_items(owner, job_id, part, starts)
+            for start, verified in zip(starts, wanted, strict=True):
+                item = found.pop(start, None)
+                if (
+                    item is None
+                    or "blob" not in item
+                    or item["end_line"] != verified["end_line"]
+                    or item["valid"] != verified["valid"]
+                    or item.get("format") != verified.get("format")
+                ):
+                    raise _ChainChangedError(f"segment {start} of part {part} changed")
+                yield _decode(part, item["blob"]["B"])
 
     def load(
         self,
@@ -176,12 +246,12 @@ class AggregateStore:
             owner, job_id: the job.
             part: R, E, C or A.
             last_line, valid: the job's committed counts (lines read, valid entries).
-            compacted: try the job's compacted item first (worth it once the job completed).
+            compacted: try the job's compacted chunks first (worth it once the job completed).
 
         Returns:
-            Payloads in the read layout (see `compaction`): the compacted item's chunks, or
-            the merge of the chain's segments; None when the chain does not reach exactly
-            `last_line` with `valid` entries (the caller then reads the entries).
+            Payloads in the read layout (see `compaction`): the compacted chunks, or the merge
+            of the chain's segments; None when the chain does not reach exactly `last_line`
+            with `valid` entries (the caller then reads the entries).
 
         Raises:
             DependencyError: DynamoDB failed.
@@ -192,24 +262,71 @@ class AggregateStore:
             blobs = self._compacted_blobs(owner, job_id, part, last_line, valid)
             if blobs is not None:
                 return [_decode(part, blob) for blob in blobs]
-        hints = self._hints(owner, job_id, last_line)
-        found = _chain(self._get_items(owner, job_id, part, hints), last_line, valid)
-        if found is None:
-            starts = [s for m in self._query(_pk(owner, job_id, MANIFEST)) for s in _bounds(m)]
-            found = _chain(self._get_items(owner, job_id, part, starts), last_line, valid)
-        if found is None:
-            queried = self._query(_pk(owner, job_id, part))
-            found = _chain({int(i["line"]["N"]): i for i in queried}, last_line, valid)
+        found = self._find_chain(owner, job_id, part, last_line, valid, with_data=True)
         if found is None:
             return None
-        return [merge_payloads(part, (_decode(part, blob) for blob in found))]
+        return [merge_payloads(part, (_decode(part, item["blob"]["B"]) for item in found))]
+
+    def _find_chain(
+        self, owner: str, job_id: str, part: str, last_line: int, valid: int, with_data: bool
+    ) -> list[dict[str, Any]] | None:
+        """The items of the part's committed chain, in line order, or None if it fails.
+
+        Tries the manifests' hints, then every manifest, then the part's whole partition.
+        Without data, the items carry only their bounds and counts (for a compaction, which
+        then fetches the data a few segments at a time).
+        """
+        if last_line == 0:
+            return []
+        hints = self._hints(owner, job_id, last_line)
+        items = self._get_items(owner, job_id, part, hints, with_data)
+        found = _chain(items, last_line, valid, with_data)
+        if found is None:
+            manifests = self._query(_pk(owner, job_id, MANIFEST))
+            starts = [s for m in manifests for s in _bounds(m)]
+            items = self._get_items(owner, job_id, part, starts, with_data)
+            found = _chain(items, last_line, valid, with_data)
+        if found is None:
+            queried = self._query(_pk(owner, job_id, part), with_data)
+            found = _chain({int(i["line"]["N"]): i for i in queried}, last_line, valid, with_data)
+        return found
 
     def _compacted_blobs(
         self, owner: str, job_id: str, part: str, last_line: int, valid: int
     ) -> list[bytes] | None:
-        """The compacted chunks' blobs if all were verified against exactly these counts."""
+        """The compacted chunks' blobs if all are there, of one run, verified against exactly
+        these counts. One BatchGetItem for up to CHUNKS_PER_READ chunks, one more per as many."""
+        first_keys = self._chunks(owner, job_id, part, 0, CHUNKS_PER_READ)
+        if first_keys is None or 0 not in first_keys:
+            return None
+        head = first_keys[0]
+        count = int(head.get("chunks", {}).get("N") or 0)
+        found = first_keys
+        for start in range(CHUNKS_PER_READ, count, CHUNKS_PER_READ):
+            more = self._chunks(owner, job_id, part, start, min(count, start + CHUNKS_PER_READ))
+            if more is None:
+                return None
+            found.update(more)
+        blobs = []
+        for index in range(count):
+            item = found.get(index)
+            if item is None or "blob" not in item or item.get("run") != head.get("run"):
+                return None  # missing, or left by another run
+            if "chunks" in item and item["chunks"] != head["chunks"]:
+                return None  # an older layout's chunk, of a differently split run
+            if item.get("lines", {}).get("N") != str(last_line):
+                return None  # stale: not verified against the job's committed counts
+            if item.get("valid", {}).get("N") != str(valid):
+                return None
+            blobs.append(item["blob"]["B"])
+        return blobs or None
+
+    def _chunks(
+        self, owner: str, job_id: str, part: str, start: int, stop: int
+    ) -> dict[int, dict[str, Any]] | None:
+        """Compacted chunks start..stop-1 that exist, by index (None if keys stayed unread)."""
         pk = _pk(owner, job_id, COMPACTED + part)
-        keys = [{"pk": {"S": pk}, "line": {"N": str(i)}} for i in range(MAX_CHUNKS)]
+        keys = [{"pk": {"S": pk}, "line": {"N": str(i)}} for i in range(start, stop)]
         items = batch_get(
             self.client,
             self._table,
@@ -217,23 +334,7 @@ class AggregateStore:
             "read log aggregates",
             self._sleep,
         )
-        if items is None:
-            return None
-        found = {int(item["line"]["N"]): item for item in items}
-        if 0 not in found:
-            return None
-        chunks = found[0].get("chunks", {}).get("N")
-        blobs = []
-        for index in range(int(chunks or 0)):
-            item = found.get(index)
-            if item is None or "blob" not in item or item.get("chunks", {}).get("N") != chunks:
-                return None
-            if item.get("lines", {}).get("N") != str(last_line):
-                return None  # stale: not verified against the job's committed counts
-            if item.get("valid", {}).get("N") != str(valid):
-                return None
-            blobs.append(item["blob"]["B"])
-        return blobs or None
+        return None if items is None else {int(item["line"]["N"]): item for item in items}
 
     def _hints(self, owner: str, job_id: str, last_line: int) -> list[int]:
         """Segment starts from the manifests of consecutive runs, from line 0 on."""
@@ -254,34 +355,25 @@ class AggregateStore:
         return starts
 
     def _get_items(
-        self, owner: str, job_id: str, part: str, starts: list[int]
+        self, owner: str, job_id: str, part: str, starts: list[int], with_data: bool = True
     ) -> dict[int, dict[str, Any]]:
         pk = _pk(owner, job_id, part)
         found: dict[int, dict[str, Any]] = {}
         unique = sorted(set(starts))
         for index in range(0, len(unique), BATCH_GET_MAX):
             keys = [{"pk": {"S": pk}, "line": {"N": str(s)}} for s in unique[index : index + 100]]
-            request = {
-                "Keys": keys,
-                "ConsistentRead": True,
-                "ProjectionExpression": "line, end_line, #valid, #blob, #format",
-                "ExpressionAttributeNames": {
-                    "#valid": "valid",
-                    "#blob": "blob",
-                    "#format": "format",
-                },
-            }
+            request = {"Keys": keys, "ConsistentRead": True, **_projection(with_data)}
             items = batch_get(self.client, self._table, request, "read log aggregates", self._sleep)
             # Keys left unprocessed are simply missing: the chain then fails its check.
             found.update({int(item["line"]["N"]): item for item in items or []})
         return found
 
-    def _query(self, pk: str) -> list[dict[str, Any]]:
-
+    def _query(self, pk: str, with_data: bool = True) -> list[dict[str, Any]]:
         request: dict[str, Any] = {
             "TableName": self._table,
             "KeyConditionExpression": "pk = :pk",
             "ExpressionAttributeValues": {":pk": {"S": pk}},
+            **({} if with_data else _projection(with_data=False)),
         }
         found: list[dict[str, Any]] = []
         while True:
@@ -295,37 +387,38 @@ class AggregateStore:
             request["ExclusiveStartKey"] = response["LastEvaluatedKey"]
 
 
-def _chain(items: dict[int, dict[str, Any]], last_line: int, valid: int) -> list[bytes] | None:
-    """Follow the items from line 0 to `last_line`; their blobs, or None if the chain fails."""
-    blobs: list[bytes] = []
+class _ChainChangedError(Exception):
+    """A segment changed between a compaction's check of the chain and its read."""
+
+
+def _projection(with_data: bool) -> dict[str, Any]:
+    """What a BatchGetItem or Query of segment items reads: with their data, or bounds only."""
+    names = {**_BOUNDS_NAMES, "#blob": "blob"} if with_data else _BOUNDS_NAMES
+    expression = f"{_BOUNDS}, #blob" if with_data else _BOUNDS
+    return {"ProjectionExpression": expression, "ExpressionAttributeNames": names}
+
+
+def _chain(
+    items: dict[int, dict[str, Any]], last_line: int, valid: int, with_data: bool = True
+) -> list[dict[str, Any]] | None:
+    """Follow the items from line 0 to `last_line`: the chain's items, or None if it fails."""
+    chain: list[dict[str, Any]] = []
     position = total = 0
     while position < last_line:
         item = items.get(position)
-        if item is None or "blob" not in item:
+        if item is None or "overflow" in item or (with_data and "blob" not in item):
             return None
         if item.get("format", {}).get("N") != SEGMENT_FORMAT:
             return None  # written in another layout
         end = int(item["end_line"]["N"])
         if end <= position:
             return None  # an empty segment cannot move the chain on
-        blobs.append(item["blob"]["B"])
+        chain.append(item)
         total += int(item["valid"]["N"])
         position = end
     if position != last_line or total != valid:
         return None
-    return blobs
-
-
-def _chunked_blobs(part: str, payload: Any) -> list[bytes] | None:
-    """The payload as blobs of at most MAX_BLOB_BYTES, each itself a payload; None if too big."""
-    count = 1
-    while count <= MAX_CHUNKS:
-        blobs = [_encode(part, chunk) for chunk in split_payload(payload, count)]
-        largest = max(len(blob) for blob in blobs)
-        if largest <= MAX_BLOB_BYTES:
-            return blobs
-        count = max(count + 1, -(-count * largest // MAX_BLOB_BYTES) + 1)
-    return None
+    return chain
 
 
 def _encode(part: str, payload: Any) -> bytes:

@@ -418,28 +418,21 @@ class IngestService:
         return IngestOutcome.COMPLETED if status is JobStatus.COMPLETED else IngestOutcome.FAILED
 
     def _compact(self, job: Job) -> None:
-        """Merge the finished job's aggregates into one item per part, for fast queries.
+        """Merge the finished job's aggregates into compacted chunks per part, for fast queries.
 
-        Best effort: the job is already finished and its segment chain answers every query
-        exactly, so a failure here is logged, never raised (a redelivery finds the job
-        finished and does not retry it).
+        Whatever the job's size: the merge goes over the segments in passes of bounded memory
+        (see `horizon.analytics.compaction`). Best effort: the job is already finished and its
+        segment chain answers every query exactly, so a failure here is logged, never raised
+        (a redelivery finds the job finished and does not retry it).
         """
-        limit = self._settings.ingest_compact_max_valid
-        if job.counts.valid > limit:
-            logger.info(
-                "job %s has %d valid entries, more than INGEST_COMPACT_MAX_VALID (%d): its "
-                "aggregates stay as segments",
-                job.job_id,
-                job.counts.valid,
-                limit,
-            )
-            return
         try:
-            self._aggregates.put_compacted(
+            parts = self._aggregates.put_compacted(
                 job.owner, job.job_id, job.counts.lines, job.counts.valid
             )
         except Exception:
             logger.warning("could not compact job %s's aggregates", job.job_id, exc_info=True)
+            return
+        logger.info("job %s: aggregate parts compacted: %s", job.job_id, ",".join(parts))
 
     def _release(self, job: Job, worker: str) -> None:
         try:
