@@ -66,6 +66,8 @@ _PREPARE_AFTER_S = 0.05
 # here: print(1) through the API 56 -> 50 ms p50 with this pause); the next run seldom comes
 # sooner than that.
 _PREPARE_AFTER_ANSWER_S = 0.015
+# How long after a failed preparation (no fork, no socket) the next one is tried.
+_PREPARE_RETRY_S = 1.0
 # Descriptors one read of the control socket may carry: Linux hands out at most one
 # message's worth (RUN_DESCRIPTORS) per read, so this only has to be larger.
 _MAX_DESCRIPTORS_PER_READ = 4 * protocol.RUN_DESCRIPTORS
@@ -154,6 +156,7 @@ class ForkServer:
         # A child set up ahead of the next run, waiting for it (None while none is).
         self._ready: Run | None = None
         self._last_answer = 0.0  # monotonic time of the last answer sent
+        self._prepare_again_at = 0.0  # after a failed preparation, not before this
         self._closing = False
         self._children: dict[int, Run] = {}
         self._sigchld_read, sigchld_write = os.pipe2(os.O_CLOEXEC | os.O_NONBLOCK)
@@ -247,28 +250,43 @@ class ForkServer:
     # -- starting a run -------------------------------------------------------------------
 
     def _start_run(self, queued: QueuedRun) -> None:
-        """Hand the run to the ready child (made now if there is none): limits and pipes."""
+        """Hand the run to the ready child (made now if there is none): limits and pipes.
+
+        Raises:
+            OSError: no child could take it.
+        """
         child = self._take_ready_child()
+        if not self._hand_off(child, queued):
+            # It died waiting (the OOM killer prefers it) and was not reaped yet: it is torn
+            # down as usual, and the run goes to a child forked now.
+            if not self._free_uids:
+                raise OSError("the child waiting for the run died")
+            child = self._prepare_child(self._free_uids.popleft())
+            if not self._hand_off(child, queued):
+                raise OSError("the child forked for the run died")
+        # The client's time limit for its answer starts now, not while the run was queued.
+        self._send({"id": queued.request_id, "started": True})
+
+    def _hand_off(self, child: Run, queued: QueuedRun) -> bool:
+        """Send the child its run; False if it is gone (it is then killed and torn down)."""
         assert child.handoff is not None
-        limits = queued.limits
         try:
             socket.send_fds(
                 child.handoff,
-                [json.dumps(dataclasses.asdict(limits)).encode()],
+                [json.dumps(dataclasses.asdict(queued.limits)).encode()],
                 list(queued.descriptors),
             )
         except OSError:
-            # The ready child died before its run came; it is reaped and torn down as usual.
+            child.answered = True  # no client waits for it
             self._kill_child(child)
-            raise
+            return False
         finally:
             child.handoff.close()
             child.handoff = None
         child.request_id = queued.request_id
         child.started = time.monotonic()
-        child.deadline = child.started + limits.timeout_s
-        # The client's time limit for its answer starts now, not while the run was queued.
-        self._send({"id": queued.request_id, "started": True})
+        child.deadline = child.started + queued.limits.timeout_s
+        return True
 
     def _take_ready_child(self) -> Run:
         child = self._ready or self._prepare_child(self._free_uids.popleft())
@@ -276,8 +294,16 @@ class ForkServer:
         return child
 
     def _prepare_child(self, uid: int) -> Run:
-        """Fork a child that sets itself up for a run as `uid` and waits to be handed one."""
-        server_end, child_end = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        """Fork a child that sets itself up for a run as `uid` and waits to be handed one.
+
+        Raises:
+            OSError: no socket or no fork; `uid` is free again.
+        """
+        try:
+            server_end, child_end = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        except OSError:
+            self._free_uids.appendleft(uid)
+            raise
         plan = ChildPlan(
             uid=uid,
             gid=uid,
@@ -313,14 +339,20 @@ class ForkServer:
         if self._ready is not None or not self._free_uids or self._closing:
             return None
         recent = [run.started for run in self._runs if not run.waiting and not run.answered]
-        if recent:
-            return max(recent) + _PREPARE_AFTER_S
-        return self._last_answer + _PREPARE_AFTER_ANSWER_S
+        due = (
+            max(recent) + _PREPARE_AFTER_S
+            if recent
+            else self._last_answer + _PREPARE_AFTER_ANSWER_S
+        )
+        return max(due, self._prepare_again_at)
 
     def _prepare_next(self) -> None:
         try:
             self._ready = self._prepare_child(self._free_uids.popleft())
         except OSError as error:
+            # Out of processes or memory (a run's fork bomb, say): look again later, not at
+            # once in a loop; a request meanwhile still forks its own child.
+            self._prepare_again_at = time.monotonic() + _PREPARE_RETRY_S
             print(f"sandbox: could not prepare a child: {error}", file=sys.stderr)
 
     # -- events ---------------------------------------------------------------------------

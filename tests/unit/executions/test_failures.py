@@ -8,6 +8,7 @@ are real.
 from __future__ import annotations
 
 import logging
+import threading
 
 import orjson
 import pytest
@@ -119,7 +120,8 @@ def test_a_message_the_queue_gave_up_on_ends_its_execution_through_the_local_pol
         ),
         aws.sqs,
         Runtime({DLQ_TRIGGER.function: failures_handler.handler}, REGION).invoke,
-        stop=None,  # type: ignore[arg-type]  # poll_once only
+        stop=threading.Event(),
+        wait_time_s=1,
     )
 
     assert poller.poll_once() == 1

@@ -84,14 +84,16 @@ def test_a_read_never_sees_half_of_an_update(table):
     stop = threading.Event()
 
     def write() -> None:
-        for value in range(1, 300):
-            table.update_item(
-                TableName="t",
-                Key={"pk": {"S": "a"}},
-                UpdateExpression=update,
-                ExpressionAttributeValues={":value": {"N": str(value)}},
-            )
-        stop.set()
+        try:
+            for value in range(1, 300):
+                table.update_item(
+                    TableName="t",
+                    Key={"pk": {"S": "a"}},
+                    UpdateExpression=update,
+                    ExpressionAttributeValues={":value": {"N": str(value)}},
+                )
+        finally:
+            stop.set()
 
     def read() -> None:
         while not stop.is_set():
@@ -99,12 +101,17 @@ def test_a_read_never_sees_half_of_an_update(table):
             if len({item.get(name, {}).get("N") for name in fields}) > 1:
                 torn.append(item)
 
-    threads = [threading.Thread(target=write), threading.Thread(target=read)]
+    threads = [
+        threading.Thread(target=write, daemon=True),
+        threading.Thread(target=read, daemon=True),
+    ]
     try:
         for thread in threads:
             thread.start()
         for thread in threads:
             thread.join(60)
     finally:
+        stop.set()
         sys.setswitchinterval(previous)
+    assert not any(thread.is_alive() for thread in threads)
     assert torn == []

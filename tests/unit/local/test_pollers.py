@@ -191,6 +191,18 @@ def test_poller_group_runs_and_stops_promptly(aws):
 
 def test_stopping_does_not_wait_for_an_idle_long_poll_and_hands_on_nothing_after(aws):
     calls = []
+    polling = threading.Event()
+
+    class WatchedSqs:
+        """The SQS client, saying when the poller's long poll has begun."""
+
+        def __getattr__(self, name):
+            return getattr(aws.sqs, name)
+
+        def receive_message(self, **kwargs):
+            polling.set()
+            return aws.sqs.receive_message(**kwargs)
+
     trigger = wiring.QueueTrigger(
         queue="notify", function="notify", batch_size=1, max_concurrency=1
     )
@@ -200,16 +212,16 @@ def test_stopping_does_not_wait_for_an_idle_long_poll_and_hands_on_nothing_after
         queue_arn=aws.provisioned.queue_arns["notify"],
         region="us-east-1",
     )
-    group = PollerGroup([config], lambda: aws.sqs, lambda *args: calls.append(args))
+    group = PollerGroup([config], WatchedSqs, lambda *args: calls.append(args))
     group.start()
-    started = time.monotonic()
+    assert polling.wait(10)
     group.stop()
-    assert time.monotonic() - started < 5  # its 20 s long poll was not waited for
+    (poller,) = group.pollers
+    assert poller.thread.is_alive()  # stop() returned during its 20 s long poll
 
     # The poll, still waiting, returns with this message: it is not handed to the function
     # (it comes back after its visibility timeout) and the poller ends.
     _send(aws, ["after stop"])
-    (poller,) = group.pollers
     poller.thread.join(10)
     assert not poller.thread.is_alive()
     assert calls == []

@@ -30,6 +30,15 @@ def processes_by_uid(sandbox: Sandbox) -> dict[int, list[int]]:
     return found
 
 
+def is_alive(pid: int) -> bool:
+    """Whether `pid` exists and is not a zombie."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] != "Z"
+
+
 def waiting_child(
     sandbox: Sandbox, but: set[int | None], timeout_s: float = 10.0
 ) -> tuple[int, list[int]]:
@@ -79,3 +88,21 @@ def test_a_waiting_child_that_dies_is_replaced_and_its_uid_comes_back(
             break
 
     assert uid in uids, "the killed child's uid was not torn down and handed out again"
+
+
+def test_a_run_sent_right_after_the_waiting_child_died_still_runs(
+    sandbox: Sandbox, run: RunCode
+) -> None:
+    previous = run("pass")
+    _, pids = waiting_child(sandbox, but={previous.uid})
+    for pid in pids:
+        os.kill(pid, signal.SIGKILL)
+    deadline = time.monotonic() + 10
+    while any(is_alive(pid) for pid in pids):  # dead, perhaps not reaped by the server yet
+        assert time.monotonic() < deadline, "the killed child did not die"
+        time.sleep(0.001)
+
+    # At once: the server may not have reaped it yet, and then finds it gone at the handoff.
+    result = run("print('ran')")
+
+    assert (result.status, result.stdout) == ("COMPLETED", "ran\n")
