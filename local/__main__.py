@@ -8,6 +8,7 @@ failed message comes back quickly), and whatever the handlers read (API_TOKENS, 
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import logging
 import os
@@ -74,6 +75,10 @@ def main(argv: list[str] | None = None) -> int:
     stack = LocalStack(host=args.host, port=args.port)
     try:
         stack.start()
+        # Hundreds of thousands of objects from start-up (moto's service models, the handlers'
+        # imports) never die: out of the collector's way, a full collection stops the
+        # process for milliseconds instead of a third of a second.
+        gc.freeze()
         if args.print_json:
             document = {
                 "rest_url": stack.rest_url,
