@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import subprocess
@@ -50,3 +51,46 @@ def test_a_server_without_a_uid_refuses_requests_at_once_and_keeps_no_pipe() -> 
         server.wait(timeout=10)
         for read_end, _ in pipes:
             os.close(read_end)
+
+
+# A server whose forks all fail (out of processes): counts the attempts over one second.
+SERVER_WHOSE_FORKS_FAIL = """
+import os, socket, sys
+from sandbox_task import server
+from sandbox_task.janitor import Janitor
+attempts = 0
+def failing_fork():
+    global attempts
+    attempts += 1
+    raise BlockingIOError(11, "Resource temporarily unavailable")
+server.os.fork = failing_fork
+janitor_end, _ = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+control = socket.socket(fileno=int(sys.argv[1]))
+try:
+    server.ForkServer(control, "/nonexistent", run_uids=[100000, 100001], use_namespaces=False,
+                      janitor=Janitor(janitor_end, pid=-1)).serve()
+finally:
+    print(attempts, file=sys.__stdout__, flush=True)
+"""
+
+
+def test_a_server_that_cannot_fork_tries_again_later_not_in_a_loop() -> None:
+    ours, theirs = socket.socketpair()
+    server = subprocess.Popen(
+        [sys.executable, "-c", SERVER_WHOSE_FORKS_FAIL, str(theirs.fileno())],
+        pass_fds=(theirs.fileno(),),
+        env=server_environment(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    theirs.close()
+    # One second of serving: preparing a child ahead fails at once, and the server must then
+    # wait before trying again (it is not expected to exit meanwhile).
+    with contextlib.suppress(subprocess.TimeoutExpired):
+        server.wait(timeout=1.0)
+    ours.close()  # the server shuts down
+    stdout, stderr = server.communicate(timeout=10)
+
+    assert int(stdout.split()[-1]) <= 2, "the server retried its fork in a loop"
+    assert stderr.count("could not prepare a child") <= 2
