@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import signal
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from sandbox_task.client import Sandbox
@@ -28,6 +29,16 @@ def processes_by_uid(sandbox: Sandbox) -> dict[int, list[int]]:
         if uid in sandbox.uid_range and state != "Z":
             found.setdefault(uid, []).append(int(entry))
     return found
+
+
+def kill_and_wait(pids: list[int], until: Callable[[], bool], timeout_s: float = 10.0) -> None:
+    """SIGKILL `pids`, then wait until `until()` holds."""
+    for pid in pids:
+        os.kill(pid, signal.SIGKILL)
+    deadline = time.monotonic() + timeout_s
+    while not until():
+        assert time.monotonic() < deadline, "the killed child did not go"
+        time.sleep(0.001)
 
 
 def is_alive(pid: int) -> bool:
@@ -69,14 +80,9 @@ def test_a_waiting_child_that_dies_is_replaced_and_its_uid_comes_back(
 ) -> None:
     previous = run("pass")
     uid, pids = waiting_child(sandbox, but={previous.uid})
-    for pid in pids:
-        os.kill(pid, signal.SIGKILL)
+    kill_and_wait(pids, until=lambda: uid not in processes_by_uid(sandbox))
     # Once the server has reaped it (and its teardown killed anything of its uid), another
     # child waits.
-    deadline = time.monotonic() + 10
-    while uid in processes_by_uid(sandbox):
-        assert time.monotonic() < deadline, "the killed child's uid still has processes"
-        time.sleep(0.01)
     waiting_child(sandbox, but={previous.uid, uid})
 
     uids = set()
@@ -95,12 +101,8 @@ def test_a_run_sent_right_after_the_waiting_child_died_still_runs(
 ) -> None:
     previous = run("pass")
     _, pids = waiting_child(sandbox, but={previous.uid})
-    for pid in pids:
-        os.kill(pid, signal.SIGKILL)
-    deadline = time.monotonic() + 10
-    while any(is_alive(pid) for pid in pids):  # dead, perhaps not reaped by the server yet
-        assert time.monotonic() < deadline, "the killed child did not die"
-        time.sleep(0.001)
+    # Dead, perhaps not reaped by the server yet.
+    kill_and_wait(pids, until=lambda: not any(is_alive(pid) for pid in pids))
 
     # At once: the server may not have reaped it yet, and then finds it gone at the handoff.
     result = run("print('ran')")
