@@ -27,7 +27,6 @@ import contextlib
 import random
 import statistics
 import time
-import uuid
 import zlib
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
@@ -49,12 +48,12 @@ from horizon.analytics import (
 )
 from horizon.analytics.compaction import pass_count
 from horizon.aws import reset_clients
-from horizon.clock import now_iso
 from horizon.entries import StoredEntry
 from horizon.ingest import IngestService, validate_line
 from horizon.ingest.service import FLUSH_ITEMS
 from horizon.jobs import Job, JobStore
 from horizon.settings import get_settings, reset_settings
+from horizon.uploads import new_job
 
 OWNER = "bench"
 START = datetime(2026, 11, 22, tzinfo=UTC)
@@ -101,21 +100,9 @@ class _Quiet:
 
 
 def _ingest(s3: Any, data: bytes, name: str) -> str:
-    job_id = uuid.uuid4().hex
-    key = f"uploads/{OWNER}/{job_id}/{name}"
-    stamp = now_iso()
-    JobStore().create(
-        Job(
-            owner=OWNER,
-            job_id=job_id,
-            file_name=name,
-            size_bytes=len(data),
-            object_key=key,
-            created_at=stamp,
-            updated_at=stamp,
-        )
-    )
-    s3.put_object(Bucket=get_settings().uploads_bucket, Key=key, Body=data)
+    job = JobStore().create(new_job(OWNER, name, len(data)))
+    job_id = job.job_id
+    s3.put_object(Bucket=get_settings().uploads_bucket, Key=job.object_key, Body=data)
     IngestService(publisher=_Quiet()).run(OWNER, job_id, lambda: 900_000)
     return job_id
 

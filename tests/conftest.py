@@ -13,10 +13,10 @@ import pytest
 from moto import mock_aws
 
 from horizon.aws import reset_clients
-from horizon.clock import now_iso
 from horizon.executions.settings import reset_execution_settings
 from horizon.jobs import Job, JobStore
 from horizon.settings import get_settings, reset_settings
+from horizon.uploads import new_job
 from local.provision import Provisioned, provision
 
 REGION = "us-east-1"
@@ -68,21 +68,8 @@ def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[Aws]:
 
 def create_job(aws: Aws, data: bytes, file_name: str, owner: str) -> Job:
     """A queued job with its uploaded object in place, as the upload API leaves it."""
-    job_id = uuid.uuid4().hex
-    key = f"uploads/{owner}/{job_id}/{file_name}"
-    stamp = now_iso()
-    job = JobStore().create(
-        Job(
-            owner=owner,
-            job_id=job_id,
-            file_name=file_name,
-            size_bytes=len(data),
-            object_key=key,
-            created_at=stamp,
-            updated_at=stamp,
-        )
-    )
-    aws.s3.put_object(Bucket=get_settings().uploads_bucket, Key=key, Body=data)
+    job = JobStore().create(new_job(owner, file_name, len(data)))
+    aws.s3.put_object(Bucket=get_settings().uploads_bucket, Key=job.object_key, Body=data)
     return job
 
 

@@ -28,6 +28,22 @@ def object_key(owner: str, job_id: str, name: str) -> str:
     return f"{UPLOADS_PREFIX}{owner}/{job_id}/{name}"
 
 
+def new_job(owner: str, name: str, size_bytes: int) -> Job:
+    """A queued job for the file `name` of `owner`, its object key in place (not stored yet)."""
+    job_id = str(uuid.uuid4())
+    stamp = now_iso()
+    return Job(
+        owner=owner,
+        job_id=job_id,
+        file_name=name,
+        size_bytes=size_bytes,
+        object_key=object_key(owner, job_id, name),
+        status=JobStatus.QUEUED,
+        created_at=stamp,
+        updated_at=stamp,
+    )
+
+
 @dataclass(frozen=True)
 class PresignedUpload:
     job: Job
@@ -50,20 +66,6 @@ class UploadService:
     def __init__(self, jobs: JobStore | None = None, s3: Any = None) -> None:
         self._jobs = jobs
         self._s3 = s3
-
-    def _new_job(self, owner: str, name: str, size_bytes: int) -> Job:
-        job_id = str(uuid.uuid4())
-        stamp = now_iso()
-        return Job(
-            owner=owner,
-            job_id=job_id,
-            file_name=name,
-            size_bytes=size_bytes,
-            object_key=object_key(owner, job_id, name),
-            status=JobStatus.QUEUED,
-            created_at=stamp,
-            updated_at=stamp,
-        )
 
     def upload(self, owner: str, file_name: str, content_type: str | None, body: bytes) -> Job:
         """Create a job for a file sent through the API and store the file.
@@ -93,7 +95,7 @@ class UploadService:
             )
         if not body:
             raise InvalidRequestError("the file is empty")
-        job = self.jobs.create(self._new_job(owner, safe_name(file_name), len(body)))
+        job = self.jobs.create(new_job(owner, safe_name(file_name), len(body)))
         try:
             self.s3.put_object(
                 Bucket=settings.uploads_bucket,
@@ -133,7 +135,7 @@ class UploadService:
             raise PayloadTooLargeError(f"files over {limit} bytes are not accepted")
         if size_bytes is not None and size_bytes < 1:
             raise InvalidRequestError("size_bytes must be at least 1")
-        job = self.jobs.create(self._new_job(owner, safe_name(file_name), size_bytes or 0))
+        job = self.jobs.create(new_job(owner, safe_name(file_name), size_bytes or 0))
         try:
             post = self.s3.generate_presigned_post(
                 Bucket=settings.uploads_bucket,
