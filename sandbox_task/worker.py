@@ -22,17 +22,15 @@ import threading
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
-import orjson
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.logging.utils import copy_config_to_registered_loggers
-from pydantic import ValidationError
 
 from horizon.clock import epoch_s
 from horizon.dynamo import AWS_ERRORS
 from horizon.errors import HorizonError, NotFoundError
 from horizon.executions.exceptions import OwnerBusyError
 from horizon.executions.models import Execution, ExecutionStatus
-from horizon.executions.service import log_transition, lost_reason
+from horizon.executions.service import log_transition, lost_reason, parse_message
 from horizon.executions.settings import ExecutionSettings, get_execution_settings
 from horizon.executions.store import ExecutionStore
 from horizon.lazy import Collaborator, aws_client
@@ -116,7 +114,7 @@ class ExecutionWorker:
 
     def handle(self, body: str | bytes) -> Outcome:
         """Run the execution a message names, unless it is finished or held elsewhere."""
-        execution_id, submitted = _parse(body)
+        execution_id, submitted = parse_message(body)
         if execution_id is None:
             logger.error("dropping a malformed execute message: %.200r", body)
             return Outcome.DONE
@@ -226,22 +224,6 @@ class ExecutionWorker:
             return Outcome.RETRY
         log_transition(execution.execution_id, ExecutionStatus.FAILED.value, error=reason)
         return Outcome.DONE
-
-
-def _parse(body: str | bytes) -> tuple[str | None, Execution | None]:
-    """Return the message's execution id and, when it carries one, the execution as submitted."""
-    try:
-        data = orjson.loads(body)
-    except orjson.JSONDecodeError:
-        return None, None
-    value = data.get("execution_id") if isinstance(data, dict) else None
-    if not isinstance(value, str) or not value:
-        return None, None
-    try:
-        submitted = Execution.model_validate(data.get("execution"))
-    except ValidationError:
-        return value, None
-    return value, submitted if submitted.execution_id == value else None
 
 
 def make_sandbox(settings: ExecutionSettings | None = None) -> Sandbox:

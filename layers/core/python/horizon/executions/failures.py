@@ -17,12 +17,10 @@ import logging
 from collections.abc import Callable
 from enum import StrEnum
 
-import orjson
-
 from horizon.clock import epoch_s
 from horizon.errors import HorizonError, NotFoundError
-from horizon.executions.models import Execution, ExecutionStatus, is_id
-from horizon.executions.service import log_transition
+from horizon.executions.models import Execution, ExecutionStatus
+from horizon.executions.service import log_transition, parse_message
 from horizon.executions.store import ExecutionStore
 from horizon.lazy import Collaborator
 
@@ -58,26 +56,6 @@ class ExecutionHeldError(ExecutionFailureError):
 
 class ExecutionMovingError(ExecutionFailureError):
     """The execution changed between every read and the conditional write (`MAX_LOOKS`)."""
-
-
-class MalformedFailureMessageError(HorizonError):
-    """A DLQ message body that names no execution."""
-
-
-def parse_execution_id(body: str | bytes) -> str:
-    """Return the execution id an execute message names (`{"execution_id": ..., ...}`).
-
-    Raises:
-        MalformedFailureMessageError: the body is not JSON, not an object, or has no valid id.
-    """
-    try:
-        data = orjson.loads(body)
-    except orjson.JSONDecodeError as error:
-        raise MalformedFailureMessageError("the message body is not JSON") from error
-    value = data.get("execution_id") if isinstance(data, dict) else None
-    if not isinstance(value, str) or not is_id(value):
-        raise MalformedFailureMessageError("the message names no execution id")
-    return value
 
 
 def failure_reason(execution: Execution) -> str:
@@ -122,10 +100,9 @@ class ExecutionFailures:
             ExecutionFailureError: the execution cannot be settled now (retry the message).
             DependencyError: DynamoDB failed (retry the message).
         """
-        try:
-            execution_id = parse_execution_id(body)
-        except MalformedFailureMessageError as error:
-            logger.error("dropping a malformed execute DLQ message (%s): %.200r", error, body)
+        execution_id, _ = parse_message(body)
+        if execution_id is None:
+            logger.error("dropping a malformed execute DLQ message: %.200r", body)
             return Outcome.MALFORMED
         return self.end(execution_id)
 

@@ -16,6 +16,7 @@ from datetime import datetime
 from typing import Any
 
 import orjson
+from pydantic import ValidationError
 
 from horizon.clock import epoch_s, now_iso
 from horizon.dynamo import AWS_ERRORS
@@ -32,6 +33,7 @@ from horizon.executions.models import (
     SessionCreate,
     SessionPatch,
     Transition,
+    is_id,
 )
 from horizon.executions.settings import ExecutionSettings, get_execution_settings
 from horizon.executions.store import ExecutionStore
@@ -87,6 +89,23 @@ def _message(execution: Execution) -> str:
     if len(body) > MAX_MESSAGE_BYTES:
         body = orjson.dumps({"execution_id": execution.execution_id})
     return body.decode()
+
+
+def parse_message(body: str | bytes) -> tuple[str | None, Execution | None]:
+    """Read an execute message (see `_message`): the execution id, and the execution as
+    submitted when the message carries it; (None, None) when the body names no execution."""
+    try:
+        data = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        return None, None
+    value = data.get("execution_id") if isinstance(data, dict) else None
+    if not isinstance(value, str) or not is_id(value):
+        return None, None
+    try:
+        submitted = Execution.model_validate(data.get("execution"))
+    except ValidationError:
+        return value, None
+    return value, submitted if submitted.execution_id == value else None
 
 
 def _age_s(iso: str, now: int) -> float:
