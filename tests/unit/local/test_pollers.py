@@ -13,14 +13,17 @@ from tests.events import load_event
 TRIGGER = wiring.QueueTrigger(queue="notify", function="notify", batch_size=10, max_concurrency=1)
 
 
-def _poller(aws, invoke, trigger=TRIGGER):
-    config = PollerConfig(
+def config_for(aws, trigger):
+    return PollerConfig(
         trigger=trigger,
         queue_url=aws.provisioned.queue_urls[trigger.queue],
         queue_arn=aws.provisioned.queue_arns[trigger.queue],
         region="us-east-1",
     )
-    return Poller(config, aws.sqs, invoke, threading.Event())
+
+
+def _poller(aws, invoke, trigger=TRIGGER):
+    return Poller(config_for(aws, trigger), aws.sqs, invoke, threading.Event())
 
 
 def _send(aws, bodies, queue="notify"):
@@ -167,12 +170,7 @@ def test_poller_group_runs_and_stops_promptly(aws):
     trigger = wiring.QueueTrigger(
         queue="notify", function="notify", batch_size=2, max_concurrency=2
     )
-    config = PollerConfig(
-        trigger=trigger,
-        queue_url=aws.provisioned.queue_urls["notify"],
-        queue_arn=aws.provisioned.queue_arns["notify"],
-        region="us-east-1",
-    )
+    config = config_for(aws, trigger)
     group = PollerGroup([config], lambda: aws.sqs, handler, wait_time_s=1)
     group.start()
     try:
@@ -206,12 +204,7 @@ def test_stopping_does_not_wait_for_an_idle_long_poll_and_hands_on_nothing_after
     trigger = wiring.QueueTrigger(
         queue="notify", function="notify", batch_size=1, max_concurrency=1
     )
-    config = PollerConfig(
-        trigger=trigger,
-        queue_url=aws.provisioned.queue_urls["notify"],
-        queue_arn=aws.provisioned.queue_arns["notify"],
-        region="us-east-1",
-    )
+    config = config_for(aws, trigger)
     group = PollerGroup([config], WatchedSqs, lambda *args: calls.append(args))
     group.start()
     assert polling.wait(10)
