@@ -11,32 +11,25 @@ rather than network time — the same for both paths):
   time and aggregated per batch, segments finished and encoded every 5,000 lines) vs.
   `json.loads` + pydantic `LogEntry` (the plain approach), lines/s (see `_core_rates`).
 
-Two costs of moto's that DynamoDB does not have would otherwise make the entries side take
-an hour at 200,000 lines, so while measuring (both sides alike) `_lean_moto_reads` removes them
-without changing any answer: every Query sorted the whole table (all items, every partition)
-before picking its partition — O(table · log table) per 1,000-entry page, quadratic over a
-job — and every read's response went through a generic shape-driven serializer at about a
-millisecond per entry item. Queries then look at their own partition only, and reads are
-answered with one JSON dump of the same result (see `_lean_moto_reads`).
+moto runs with the local stack's fixes (`local.moto_fixes`, both sides alike): without them
+the entries side would take an hour at 200,000 lines — every Query sorted the whole table
+before picking its partition (quadratic over a job) and every read's response went through a
+generic shape-driven serializer at about a millisecond per entry item.
 """
 
 from __future__ import annotations
 
-import base64
-import contextlib
 import random
 import statistics
 import time
 import zlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import boto3
 import orjson
 from moto import mock_aws
-from moto.dynamodb.models.table import Table
-from moto.dynamodb.responses import DynamoHandler, DynamoResult
 
 from bench.validation import _plain as plain_line
 from horizon.analytics import (
@@ -54,6 +47,7 @@ from horizon.ingest.service import FLUSH_ITEMS
 from horizon.jobs import Job, JobStore
 from horizon.settings import get_settings, reset_settings
 from horizon.uploads import new_job
+from local import moto_fixes
 
 OWNER = "bench"
 START = datetime(2026, 11, 22, tzinfo=UTC)
@@ -189,56 +183,6 @@ def _core_rates(sample: list[bytes], rounds: int = 3) -> dict[str, Any]:
     }
 
 
-_DIRECT_READS = frozenset(("Query", "GetItem", "BatchGetItem"))
-
-
-@contextlib.contextmanager
-def _lean_moto_reads() -> Iterator[None]:
-    """While inside, moto's DynamoDB reads cost what DynamoDB's would, not the table's size.
-
-    - `Table.query` on a table's own key (no index) sees only its partition: moto builds its
-      candidates from `all_items()`, which sorts every item of the table; the partition is
-      `table.items[hash_key]`, and moto's own code still sorts, pages and filters it.
-    - `DynamoHandler.serialized` of a Query, GetItem or BatchGetItem result dumps the result
-      dict as JSON (bytes as base64): moto's serializer walks the output shape member by
-      member (~120 Python calls per entry item) over a result that is already the wire shape
-      (`DynamoResult`), so the body is equal as JSON and the headers are the same. Errors and
-      every other action keep moto's own path.
-    """
-    query, serialized = Table.query, DynamoHandler.serialized
-
-    def partition_query(table: Table, hash_key: Any, *args: Any, **kwargs: Any) -> Any:
-        by_key = kwargs.get("index_name", args[6] if len(args) > 6 else None) is None
-        if not by_key or not table.range_key_attr or hash_key is None:
-            return query(table, hash_key, *args, **kwargs)
-        partition = list(table.items.get(hash_key, {}).values())
-        table.all_items = lambda: partition  # this call only: the instance shadows the method
-        try:
-            return query(table, hash_key, *args, **kwargs)
-        finally:
-            del table.all_items
-
-    def direct(handler: DynamoHandler, result: Any) -> tuple[int, dict[str, str], str]:
-        if type(result) is not DynamoResult or handler._get_action() not in _DIRECT_READS:
-            return serialized(handler, result)
-        headers = {"Content-Type": "application/x-amz-json-1.0", **handler.response_headers}
-        return 200, headers, orjson.dumps(result.result, default=_base64).decode()
-
-    Table.query = partition_query  # type: ignore[method-assign]
-    DynamoHandler.serialized = direct  # type: ignore[method-assign]
-    try:
-        yield
-    finally:
-        Table.query = query  # type: ignore[method-assign]
-        DynamoHandler.serialized = serialized  # type: ignore[method-assign]
-
-
-def _base64(value: Any) -> str:
-    if isinstance(value, bytes):
-        return base64.b64encode(value).decode()
-    raise TypeError(f"{type(value).__name__} is not JSON")
-
-
 def _encode_parts(segment: Segment) -> None:
     """What `AggregateStore.put_segment` does to a segment's parts before writing them."""
     for payload in segment.parts.values():
@@ -282,7 +226,8 @@ def run(line_count: int = 200_000, rounds: int = 15, entry_rounds: int = 1) -> d
     )
     os.environ.pop("AWS_ENDPOINT_URL", None)
     try:
-        with mock_aws(), _lean_moto_reads():
+        moto_fixes.apply()
+        with mock_aws():
             clients = {
                 name: boto3.client(name, region_name="us-east-1")
                 for name in ("dynamodb", "sqs", "s3")

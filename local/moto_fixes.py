@@ -18,15 +18,33 @@ served under one lock, which gives the same.
 The server also listed moto's package directory (a `stat` of some 200 entries) on every
 request to recognise its backends' names; the listing cannot change while it runs, so it is
 made once.
+
+Three costs that DynamoDB does not have, found by profiling the local stack (a sampled
+`POST /execute` spent about a third of its CPU in moto's DynamoDB code):
+
+- Every `UpdateItem`, and every update in a transaction, parsed its update expression twice
+  (the request's checks, then the backend) with moto's pure-Python parser. The parsed tree is
+  only read, or deep-copied before it is changed (moto's validators copy it), so one parse per
+  distinct expression is kept.
+- A `Query` on a table's own key built its candidates from every item of the table, sorted
+  (`Table.all_items`): O(table · log table) per page. It now sees its partition alone;
+  moto's own code still sorts, filters and pages it.
+- `GetItem`, `Query` and `BatchGetItem` results went through moto's generic, shape-driven
+  serializer (about a hundred Python calls per item) although they are already the wire shape
+  (`DynamoResult`): they are dumped as JSON directly (bytes as base64), with the same headers.
+  Errors and every other action keep moto's path. A test checks that boto3 reads the same
+  responses either way.
 """
 
 from __future__ import annotations
 
+import base64
 import copy
 import functools
 import threading
 from typing import Any
 
+import orjson
 from moto import backends
 from moto.dynamodb.comparisons import get_filter_expression
 from moto.dynamodb.exceptions import (
@@ -38,22 +56,60 @@ from moto.dynamodb.exceptions import (
     TransactWriteSingleOpException,
 )
 from moto.dynamodb.models import DynamoDBBackend
-from moto.dynamodb.responses import DynamoHandler
+from moto.dynamodb.models.table import Table
+from moto.dynamodb.parsing.expressions import UpdateExpressionParser
+from moto.dynamodb.responses import DynamoHandler, DynamoResult
 
 _OPERATIONS = {"ConditionCheck", "Put", "Delete", "Update"}
+_DIRECT_READS = frozenset(("GetItem", "Query", "BatchGetItem"))
 _applied = False
+
+# moto's own methods, kept for the fixes that fall back to them (and for tests).
+moto_query = Table.query
+moto_serialized = DynamoHandler.serialized
 
 
 def apply() -> None:
-    """Install the item-level rollback, one DynamoDB request at a time, and the module listing
-    made once (idempotent)."""
+    """Install every fix above (idempotent)."""
     global _applied
     if not _applied:
         DynamoDBBackend.transact_write_items = _transact_write_items  # type: ignore[method-assign]
         modules = tuple(backends.list_of_moto_modules())
         backends.list_of_moto_modules = lambda: modules  # type: ignore[assignment]
         DynamoHandler.call_action = _one_at_a_time(DynamoHandler.call_action)  # type: ignore[method-assign]
+        parse = functools.lru_cache(maxsize=512)(UpdateExpressionParser.make)
+        UpdateExpressionParser.make = staticmethod(parse)  # type: ignore[method-assign,assignment]
+        Table.query = _partition_query  # type: ignore[method-assign]
+        DynamoHandler.serialized = _serialized  # type: ignore[method-assign]
         _applied = True
+
+
+def _partition_query(table: Table, hash_key: Any, *args: Any, **kwargs: Any) -> Any:
+    """moto's `Table.query`, shown only the queried partition when it reads the table's key."""
+    index_name = kwargs.get("index_name", args[6] if len(args) > 6 else None)
+    if index_name is not None or not table.range_key_attr or hash_key is None:
+        return moto_query(table, hash_key, *args, **kwargs)
+    partition = list(table.items.get(hash_key, {}).values())  # moto sorts what it picks
+    # The instance attribute shadows the method for this call only (requests are serialized).
+    table.all_items = lambda: partition  # type: ignore[method-assign]
+    try:
+        return moto_query(table, hash_key, *args, **kwargs)
+    finally:
+        del table.all_items
+
+
+def _serialized(handler: DynamoHandler, result: Any) -> Any:
+    """A read's result as JSON at once; anything else through moto's serializer."""
+    if type(result) is not DynamoResult or handler._get_action() not in _DIRECT_READS:
+        return moto_serialized(handler, result)
+    headers = {"Content-Type": "application/x-amz-json-1.0", **handler.response_headers}
+    return 200, headers, orjson.dumps(result.result, default=_base64).decode()
+
+
+def _base64(value: Any) -> str:
+    if isinstance(value, bytes):
+        return base64.b64encode(value).decode()
+    raise TypeError(f"{type(value).__name__} is not JSON")
 
 
 _dynamodb_lock = threading.Lock()

@@ -1,4 +1,4 @@
-"""The embedded moto's item-level transaction rollback: same outcomes as DynamoDB's."""
+"""The embedded moto's fixes: the same outcomes as DynamoDB's, and as moto's own code."""
 
 from __future__ import annotations
 
@@ -9,6 +9,8 @@ import boto3
 import pytest
 from botocore.exceptions import ClientError
 from moto import mock_aws
+from moto.dynamodb.models.table import Table
+from moto.dynamodb.responses import DynamoHandler
 
 from local import moto_fixes
 
@@ -115,3 +117,125 @@ def test_a_read_never_sees_half_of_an_update(table):
         sys.setswitchinterval(previous)
     assert not any(thread.is_alive() for thread in threads)
     assert torn == []
+
+
+@pytest.fixture
+def ranged(table):
+    """A table with a range key: three partitions, one of them with every attribute type."""
+    table.create_table(
+        TableName="r",
+        KeySchema=[
+            {"AttributeName": "pk", "KeyType": "HASH"},
+            {"AttributeName": "sk", "KeyType": "RANGE"},
+        ],
+        AttributeDefinitions=[
+            {"AttributeName": "pk", "AttributeType": "S"},
+            {"AttributeName": "sk", "AttributeType": "S"},
+        ],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    every_type = {
+        "s": {"S": "text é ✓"},
+        "n": {"N": "12.50"},
+        "b": {"B": b"\x00\xffbytes"},
+        "yes": {"BOOL": True},
+        "none": {"NULL": True},
+        "list": {"L": [{"S": "x"}, {"N": "1"}, {"M": {"deep": {"B": b"\x01"}}}]},
+        "map": {"M": {"a": {"SS": ["p", "q"]}, "b": {"NS": ["1", "2.5"]}}},
+        "bs": {"BS": [b"one", b"two"]},
+    }
+    for pk in ("p1", "p2", "p3"):
+        for n in (7, 3, 11, 1, 5):  # written out of order
+            item = {"pk": {"S": pk}, "sk": {"S": f"sk#{n:02d}"}, "k": {"N": str(n)}}
+            table.put_item(TableName="r", Item={**item, **(every_type if pk == "p2" else {})})
+    return table
+
+
+def _reads(client) -> list:
+    key = {"pk": {"S": "p2"}, "sk": {"S": "sk#03"}}
+    query = {
+        "TableName": "r",
+        "KeyConditionExpression": "pk = :pk AND sk > :after",
+        "ExpressionAttributeValues": {":pk": {"S": "p2"}, ":after": {"S": "sk#01"}},
+    }
+    responses = [
+        client.get_item(TableName="r", Key=key),
+        client.get_item(TableName="r", Key={"pk": {"S": "p2"}, "sk": {"S": "absent"}}),
+        client.get_item(
+            TableName="r",
+            Key=key,
+            ProjectionExpression="k, #m.a",
+            ExpressionAttributeNames={"#m": "map"},
+        ),
+        client.query(**query),
+        client.query(**query, ScanIndexForward=False, Limit=2),
+        client.query(**query, ExclusiveStartKey=key, ConsistentRead=True),
+        client.query(
+            **{
+                **query,
+                "ExpressionAttributeValues": {
+                    **query["ExpressionAttributeValues"],
+                    ":k": {"N": "6"},
+                },
+            },
+            FilterExpression="k < :k",
+            ReturnConsumedCapacity="TOTAL",
+        ),
+        client.query(
+            TableName="r",
+            KeyConditionExpression="pk = :pk",
+            ExpressionAttributeValues={":pk": {"S": "nobody"}},
+        ),
+        client.batch_get_item(
+            RequestItems={
+                "r": {
+                    "Keys": [
+                        key,
+                        {"pk": {"S": "p1"}, "sk": {"S": "sk#11"}},
+                        {"pk": {"S": "p9"}, "sk": {"S": "x"}},
+                    ]
+                }
+            }
+        ),
+    ]
+    for response in responses:
+        response.pop("ResponseMetadata")
+    return responses
+
+
+def test_reads_answer_as_moto_serializer_and_full_table_query_would(ranged, monkeypatch):
+    fixed = _reads(ranged)
+    monkeypatch.setattr(DynamoHandler, "serialized", moto_fixes.moto_serialized)
+    monkeypatch.setattr(Table, "query", moto_fixes.moto_query)
+    assert fixed == _reads(ranged)
+    # The comparison saw real answers: the partition alone, in key order, with every type.
+    assert [item["k"]["N"] for item in fixed[3]["Items"]] == ["3", "5", "7", "11"]
+    assert [item["k"]["N"] for item in fixed[4]["Items"]] == ["11", "7"]
+    assert fixed[0]["Item"]["b"] == {"B": b"\x00\xffbytes"}
+    assert fixed[0]["Item"]["map"]["M"]["b"] == {"NS": ["1", "2.5"]}
+    assert fixed[1] == {}
+
+
+def test_an_update_expression_parsed_once_still_applies_each_request_values(table):
+    for value in ("5", "8"):
+        table.update_item(
+            TableName="t",
+            Key={"pk": {"S": "a"}},
+            UpdateExpression="SET n = :v, copies = list_append(if_not_exists(copies, :none), :one)",
+            ExpressionAttributeValues={
+                ":v": {"N": value},
+                ":one": {"L": [{"N": value}]},
+                ":none": {"L": []},
+            },
+        )
+    item = table.get_item(TableName="t", Key={"pk": {"S": "a"}})["Item"]
+    assert item["n"] == {"N": "8"}
+    assert item["copies"] == {"L": [{"N": "5"}, {"N": "8"}]}
+    for _ in range(2):  # a bad expression is refused every time, not remembered as parsed
+        with pytest.raises(ClientError, match="ValidationException"):
+            table.update_item(
+                TableName="t",
+                Key={"pk": {"S": "a"}},
+                UpdateExpression="SET n = = :v",
+                ExpressionAttributeValues={":v": {"N": "1"}},
+            )
