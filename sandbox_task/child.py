@@ -4,11 +4,11 @@ The fork server calls `prepare_child` in a freshly forked process, ahead of the 
 serve. In order, the child: starts a new session, closes every descriptor but stdio and its
 handoff socket, makes itself the OOM killer's first choice, drops to the run's own uid and
 gid, creates its private scratch directory (as that uid, so the runner never writes into a
-directory user code can write), optionally enters new namespaces, empties its environment —
-and waits. When the server hands it a run (the limits, and the run's pipes made by the client
-as SCM_RIGHTS descriptors), it makes the pipes descriptors 0-3, sets rlimits, sets
-no_new_privs and the seccomp filter, reads its code off the front of its stdin (the server
-never has it) and runs it.
+directory user code can write), optionally enters new namespaces, empties its environment,
+sets no_new_privs and the seccomp filter — and waits. When the server hands it a run (the
+limits, and the run's pipes made by the client as SCM_RIGHTS descriptors), it makes the pipes
+descriptors 0-3, sets rlimits, reads its code off the front of its stdin (the server never has
+it) and runs it.
 
 It reports on the status pipe (descriptor 3), one JSON object per line: `setup_error` when the
 sandbox could not be set up (the client then fails the run as a sandbox error, not a user
@@ -89,6 +89,9 @@ def prepare_child(plan: ChildPlan) -> NoReturn:
     setup_error: str | None = None
     try:
         _confine(plan)
+        # Before the run exists: the filter's set-up (the kernel compiles it) is not part of
+        # the run's start, and the child waits for its run confined already.
+        _install_seccomp()
     except BaseException as error:  # any set-up failure is the sandbox's
         setup_error = f"{type(error).__name__}: {error}"
     try:
@@ -100,7 +103,6 @@ def prepare_child(plan: ChildPlan) -> NoReturn:
         try:
             # In namespaces mode the relay and the init are processes of the uid too.
             _set_limits(limits, helper_processes=2 if plan.namespaces else 0)
-            _install_seccomp()
             _replace_stdio()
             code = protocol.read_code(0)
         except BaseException as error:
@@ -204,12 +206,13 @@ def _enter_namespaces(plan: ChildPlan) -> None:
             os.chdir(plan.scratch_path)
     os.close(scratch_fd)
     namespaces.drop_all_capabilities()
-    if os.fork() == 0:
+    init_pid = os.fork()
+    if init_pid == 0:
         _be_init()
     pid = os.fork()
     if pid == 0:
         return
-    _relay_ending(pid)
+    _relay_ending(pid, init_pid)
 
 
 def _be_init() -> NoReturn:
@@ -224,9 +227,13 @@ def _be_init() -> NoReturn:
                 pass
 
 
-def _relay_ending(pid: int) -> NoReturn:
+def _relay_ending(pid: int, init_pid: int) -> NoReturn:
     os.closerange(0, resource.getrlimit(resource.RLIMIT_NOFILE)[1])
     _, status = os.waitpid(pid, 0)
+    # The init would die with this process anyway: killed first, it and whatever the run
+    # left in the namespace end while this process ends, not after it.
+    with contextlib.suppress(OSError):
+        os.kill(init_pid, signal.SIGKILL)
     if os.WIFSIGNALED(status):
         number = os.WTERMSIG(status)
         signal.signal(number, signal.SIG_DFL)
