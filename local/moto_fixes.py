@@ -34,6 +34,9 @@ Three costs that DynamoDB does not have, found by profiling the local stack (a s
   (`DynamoResult`): they are dumped as JSON directly (bytes as base64), with the same headers.
   Errors and every other action keep moto's path. A test checks that boto3 reads the same
   responses either way.
+
+`apply()` patches moto's classes for the whole process and cannot be undone: once the local
+stack (or a test) has started, every later `mock_aws` of that process runs with the fixes.
 """
 
 from __future__ import annotations
@@ -90,7 +93,8 @@ def _partition_query(table: Table, hash_key: Any, *args: Any, **kwargs: Any) -> 
     if index_name is not None or not table.range_key_attr or hash_key is None:
         return moto_query(table, hash_key, *args, **kwargs)
     partition = list(table.items.get(hash_key, {}).values())  # moto sorts what it picks
-    # The instance attribute shadows the method for this call only (requests are serialized).
+    # The instance attribute shadows the method for this call only: DynamoDB requests are
+    # served one at a time (moto's table export thread, unused here, would not wait).
     table.all_items = lambda: partition  # type: ignore[method-assign]
     try:
         return moto_query(table, hash_key, *args, **kwargs)
@@ -103,7 +107,14 @@ def _serialized(handler: DynamoHandler, result: Any) -> Any:
     if type(result) is not DynamoResult or handler._get_action() not in _DIRECT_READS:
         return moto_serialized(handler, result)
     headers = {"Content-Type": "application/x-amz-json-1.0", **handler.response_headers}
-    return 200, headers, orjson.dumps(result.result, default=_base64).decode()
+    body = result.result
+    if isinstance(body.get("ConsumedCapacity"), list):  # BatchGetItem counts its keys as ints
+        capacities = [
+            {**each, "CapacityUnits": float(each["CapacityUnits"])}
+            for each in body["ConsumedCapacity"]
+        ]
+        body = {**body, "ConsumedCapacity": capacities}
+    return 200, headers, orjson.dumps(body, default=_base64).decode()
 
 
 def _base64(value: Any) -> str:

@@ -79,8 +79,8 @@ def prepare_child(plan: ChildPlan) -> NoReturn:
     """Set the sandbox up around this process, wait for a run, run its code; never returns.
 
     Everything that does not depend on the run (the session, the uid, the scratch directory,
-    the namespaces) is done before the run exists, so a run starts in a child that is ready
-    for it. A set-up failure is reported on the run's status pipe once a run comes.
+    the namespaces, the seccomp filter) is done before the run exists, so a run starts in a
+    child that is ready for it. A set-up failure is reported on the run's status pipe once a run comes.
     """
     try:
         _detach(plan)
@@ -89,9 +89,6 @@ def prepare_child(plan: ChildPlan) -> NoReturn:
     setup_error: str | None = None
     try:
         _confine(plan)
-        # Before the run exists: the filter's set-up (the kernel compiles it) is not part of
-        # the run's start, and the child waits for its run confined already.
-        _install_seccomp()
     except BaseException as error:  # any set-up failure is the sandbox's
         setup_error = f"{type(error).__name__}: {error}"
     try:
@@ -175,8 +172,12 @@ def _confine(plan: ChildPlan) -> None:
     namespaces.set_dumpable()
     os.mkdir(plan.scratch_path, 0o700)
     os.chdir(plan.scratch_path)
+    # The seccomp filter is loaded before the run exists: its set-up (the kernel compiles it)
+    # is not part of the run's start, and the child waits for its run confined already.
     if plan.namespaces:
-        _enter_namespaces(plan)
+        _enter_namespaces(plan)  # loads it before forking the init and the run's process
+    else:
+        _install_seccomp()
     _clear_environment(plan.scratch_path)
 
 
@@ -206,11 +207,17 @@ def _enter_namespaces(plan: ChildPlan) -> None:
             os.chdir(plan.scratch_path)
     os.close(scratch_fd)
     namespaces.drop_all_capabilities()
+    # The init and this relay are processes of the run's uid too: filtered like the run, and
+    # not dumpable, so that the run's code cannot write their memory through /proc/<pid>/mem
+    # (and run code there, outside the filter and the rlimits).
+    _install_seccomp()
+    namespaces.set_dumpable(False)
     init_pid = os.fork()
     if init_pid == 0:
         _be_init()
     pid = os.fork()
     if pid == 0:
+        namespaces.set_dumpable()  # the run's own process: /proc/self is the run's
         return
     _relay_ending(pid, init_pid)
 

@@ -257,6 +257,41 @@ def test_the_run_holds_no_capability_and_cannot_gain_privileges(runner):
     ]
 
 
+def test_no_process_of_the_run_uid_is_unfiltered_or_open_to_memory_writes(runner):
+    # In namespaces mode the run's uid also has the relay and the pid namespace's init:
+    # were either of them dumpable or unfiltered, the code could write its own code into
+    # their memory through /proc/<pid>/mem and run it outside the seccomp filter and rlimits.
+    result = runner.run(
+        """
+        import os
+
+        def status(pid):
+            lines = open(f"/proc/{pid}/status").read().splitlines()
+            return dict(line.split(":", 1) for line in lines)
+
+        me = os.readlink("/proc/self")  # this /proc's number for the run (not its pid 2)
+        for pid in sorted(entry for entry in os.listdir("/proc") if entry.isdigit()):
+            try:
+                fields = status(pid)
+            except OSError:  # gone meanwhile
+                continue
+            if pid == me or fields["Uid"].split()[0] != str(os.getuid()):
+                continue
+            try:
+                with open(f"/proc/{pid}/mem", "r+b", buffering=0):
+                    outcome = "open"
+            except PermissionError:
+                outcome = "refused"
+            print(fields["Seccomp"].strip(), outcome)
+        """
+    )
+    assert result.status == "COMPLETED", result
+    others = result.stdout.splitlines()
+    assert others == ["2 refused"] * len(others)
+    # Not vacuous where it matters: namespaces mode has the relay and the init to look at.
+    assert len(others) == (2 if runner.mode == "namespaces" else 0), others
+
+
 def test_abort_ends_the_run_with_a_signal_and_no_core(runner):
     result = runner.run("import os\nos.abort()\n")
     assert result.status == "FAILED"
