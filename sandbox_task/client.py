@@ -222,6 +222,13 @@ class Sandbox:
                 logger.warning("sandbox: %s; falling back to plain isolation", error)
                 continue
             self.isolation_in_effect = isolation
+            if isolation == "plain" and self._max_concurrent_runs > 1 and not _shared_tmp_guarded():
+                logger.warning(
+                    "sandbox: plain isolation with %d runs at once on a host whose sticky "
+                    "directories are unprotected (fs.protected_regular, fs.protected_symlinks): "
+                    "concurrent runs share /tmp and could read each other's files there",
+                    self._max_concurrent_runs,
+                )
             return self._connection
         raise SandboxError("no isolation mode could start")  # pragma: no cover
 
@@ -286,3 +293,18 @@ class Sandbox:
             raise SandboxError(f"{isolation} isolation does not work here: {error}") from error
         if result.status != "COMPLETED":
             raise SandboxError(f"{isolation} isolation does not work here: {result.error}")
+
+
+def _shared_tmp_guarded() -> bool:
+    """Whether the kernel stops one uid's files and links in /tmp from catching another's.
+
+    With fs.protected_regular ≥ 1 an O_CREAT open of a file another uid made in a sticky,
+    world-writable directory fails, and with fs.protected_symlinks 1 no such link of another
+    uid is followed (most distributions set both; some containers do not).
+    """
+    try:
+        regular = Path("/proc/sys/fs/protected_regular").read_text().strip()
+        symlinks = Path("/proc/sys/fs/protected_symlinks").read_text().strip()
+    except OSError:
+        return False
+    return regular in ("1", "2") and symlinks == "1"

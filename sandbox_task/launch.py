@@ -77,10 +77,14 @@ def bwrap_prefix(bwrap: str, scratch_root: str) -> list[str]:
     """The bubblewrap command line around the server in namespaces mode.
 
     The server gets its own network (nothing but a down loopback), ipc, uts and pid
-    namespaces, a read-only view of the file system with private /tmp and /dev/shm, the
-    scratch root as the only writable place, and no capability but SETUID and SETGID (what
-    Fargate leaves it). Each run then adds user, mount, network, ipc, uts and pid namespaces
-    of its own (see `sandbox_task.child`).
+    namespaces, a read-only view of the file system with private /tmp, /dev/shm and /run,
+    the scratch root as the only writable place, and no capability but SETUID and SETGID
+    (what Fargate leaves it). Each run then adds user, mount, network, ipc, uts and pid
+    namespaces of its own (see `sandbox_task.child`).
+
+    /run is hidden because a read-only mount does not stop connect() to a unix socket file:
+    the host's sockets live there (Docker's, D-Bus's, databases'), and a private network
+    namespace does not cover them.
     """
     return [
         bwrap,
@@ -103,6 +107,9 @@ def bwrap_prefix(bwrap: str, scratch_root: str) -> list[str]:
         "/tmp",  # noqa: S108 - a private tmpfs inside the sandbox
         "--tmpfs",
         "/dev/shm",  # noqa: S108 - likewise
+        "--tmpfs",
+        "/run",
+        *_var_run(),
         *_mount_point_parents(scratch_root),
         *_kept_under_private_mounts(),
         "--bind",
@@ -120,7 +127,14 @@ def bwrap_prefix(bwrap: str, scratch_root: str) -> list[str]:
     ]
 
 
-PRIVATE_MOUNTS = ("/tmp", "/dev/shm")  # noqa: S108 - the private tmpfs mounts above
+PRIVATE_MOUNTS = ("/tmp", "/dev/shm", "/run")  # noqa: S108 - the private tmpfs mounts above
+
+
+def _var_run() -> list[str]:
+    """/var/run hidden too where it is a directory of its own (usually a link to /run)."""
+    if os.path.realpath("/var/run") != "/run" and os.path.isdir("/var/run"):
+        return ["--tmpfs", "/var/run"]
+    return []
 
 
 def _private_mount_of(path: str) -> str | None:

@@ -91,10 +91,10 @@ def set_dumpable(dumpable: bool = True) -> None:
     """Make the process dumpable again, as it was before its uid changed (or not dumpable).
 
     A uid change clears the flag, which makes /proc/self root's: the process could then
-    neither write its own uid_map nor use /proc/self/fd like any program. Cores stay off
-    (RLIMIT_CORE 0) and ptrace stays off (seccomp). A process of the run's uid that is not
-    the run's own (the init and the relay of namespaces mode) is made not dumpable, so that
-    the run's code cannot open its /proc/<pid>/mem.
+    neither write its own uid_map nor read its own /proc/self/environ or mem like any
+    program. Cores stay off (RLIMIT_CORE 0) and ptrace stays off (seccomp). A process of the
+    run's uid that is not the run's own (the init and the relay of namespaces mode) is made
+    not dumpable, so that the run's code cannot open its /proc/<pid>/mem.
     """
     _check(_libc.prctl(_PR_SET_DUMPABLE, int(dumpable), 0, 0, 0), "prctl(PR_SET_DUMPABLE)")
 

@@ -195,6 +195,43 @@ def test_sockets_other_than_unix_cannot_be_created(runner, family, kind, proto):
     assert result.stdout == f"{errno.EAFNOSUPPORT}\n"
 
 
+def test_a_host_unix_socket_under_run_is_out_of_reach_with_namespaces(runner, tmp_path):
+    # A read-only view of the file system does not stop connect() on a socket file: the
+    # host's sockets (Docker's, D-Bus's, a database's) live under /run.
+    if runner.mode != "namespaces":
+        pytest.skip("plain mode shares the host's file system and unix sockets (README)")
+    directory = Path("/run") / f"hz-security-{tmp_path.name}"
+    try:
+        directory.mkdir(mode=0o755)
+    except OSError as error:
+        pytest.skip(f"/run is not writable here: {error}")
+    path = directory / "open.sock"
+    try:
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as listener:
+            listener.bind(str(path))
+            path.chmod(0o666)
+            listener.listen(8)
+            result = runner.run(
+                f"""
+                import socket
+                client = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+                try:
+                    client.connect({str(path)!r})
+                    print("CONNECTED")
+                except OSError as error:
+                    print("blocked", type(error).__name__)
+                """
+            )
+            listener.setblocking(False)
+            with pytest.raises(BlockingIOError):
+                listener.accept()
+    finally:
+        path.unlink(missing_ok=True)
+        directory.rmdir()
+    assert result.status == "COMPLETED", result
+    assert result.stdout == "blocked FileNotFoundError\n"
+
+
 def test_unix_sockets_still_work_inside_the_run(runner):
     result = runner.run(
         """

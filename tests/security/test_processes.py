@@ -7,6 +7,7 @@ survives it (checked by the `runner` fixture), and the sandbox serves the next r
 from __future__ import annotations
 
 import errno
+import platform
 from pathlib import Path
 
 import pytest
@@ -29,6 +30,7 @@ KEYCTL = 219 if ARM else 250
 PROCESS_VM_READV = 270 if ARM else 310
 SETNS = 268 if ARM else 308
 CLONE3 = 435
+FANOTIFY_INIT = 262 if ARM else 300
 """
 
 
@@ -65,6 +67,15 @@ print(errno_of(libc.ptrace(PTRACE_ATTACH, 1, 0, 0)))
         pytest.param("libc.syscall(SETNS, 0, 0)", errno.EPERM, id="setns"),
         pytest.param("libc.chroot(b'/')", errno.EPERM, id="chroot"),
         pytest.param("libc.syscall(CLONE3, 0, 0)", errno.ENOSYS, id="clone3"),
+        # FAN_REPORT_FID: what an unprivileged process may ask for
+        pytest.param("libc.syscall(FANOTIFY_INIT, 0x200, 0)", errno.EPERM, id="fanotify_init"),
+        # 0: read the local descriptor table, an x86 thing (arm64 has no such call).
+        pytest.param(
+            "libc.syscall(154, 0, 0, 0)",
+            errno.EPERM,
+            id="modify_ldt",
+            marks=pytest.mark.skipif(platform.machine() != "x86_64", reason="x86_64 only"),
+        ),
     ],
 )
 def test_forbidden_syscalls_through_ctypes_fail(runner, call, expected):
