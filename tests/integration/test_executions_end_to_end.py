@@ -115,9 +115,7 @@ def test_failures_come_back_as_results_with_a_meaningful_error(
 def test_stdin_and_output_limits(local_stack):
     echoed = execute(local_stack.rest_url, "print(input()[::-1])", stdin="olleh\n").json()
     assert echoed["stdout"] == "hello\n"
-    flood = execute(
-        local_stack.rest_url, "print('x' * 1_000_000)", output_bytes=1000
-    ).json()
+    flood = execute(local_stack.rest_url, "print('x' * 1_000_000)", output_bytes=1000).json()
     assert flood["status"] == "COMPLETED"
     assert flood["truncated"] is True
     assert flood["stdout"] == "x" * 1000
@@ -211,8 +209,7 @@ def test_the_fargate_entry_point_takes_one_execution_and_exits():
         )
         assert worker.returncode == 0, worker.stderr[-2000:]
         states = [
-            httpx.get(f"{stack.rest_url}/executions/{run['execution_id']}").json()
-            for run in runs
+            httpx.get(f"{stack.rest_url}/executions/{run['execution_id']}").json() for run in runs
         ]
         assert sorted(state["status"] for state in states) == ["COMPLETED", "QUEUED"]
         done = next(state for state in states if state["status"] == "COMPLETED")

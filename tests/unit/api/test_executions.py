@@ -125,9 +125,7 @@ def test_too_many_unfinished_executions_get_429_with_retry_after(client, tenants
     assert client.post("/execute", json=request, headers=auth(TOKEN_B)).status_code == 202
 
 
-def test_a_code_session_autosaves_and_runs_its_saved_code(
-    client, tenants, worker_thread, sandbox
-):
+def test_a_code_session_autosaves_and_runs_its_saved_code(client, tenants, worker_thread, sandbox):
     created = client.post("/code-sessions", json={"language": "python"}, headers=auth(TOKEN_A))
     assert created.status_code == 201
     session = created.json()
@@ -159,7 +157,10 @@ def test_a_code_session_autosaves_and_runs_its_saved_code(
 
 def test_unknown_ids_are_404(client, tenants):
     assert client.get("/executions/nope", headers=auth(TOKEN_A)).status_code == 404
-    assert client.patch(
-        "/code-sessions/nope", json={"source_code": "1"}, headers=auth(TOKEN_A)
-    ).status_code == 404
+    assert (
+        client.patch(
+            "/code-sessions/nope", json={"source_code": "1"}, headers=auth(TOKEN_A)
+        ).status_code
+        == 404
+    )
     assert client.post("/code-sessions/nope/run", headers=auth(TOKEN_A)).status_code == 404
