@@ -27,6 +27,11 @@ Invoke = Callable[[str, dict[str, Any]], Any]
 # of this process's CPU; a one-second poll made the idle pollers a steady load that slowed
 # whatever else ran. Stopping does not wait for an idle long poll (see `PollerGroup.stop`).
 WAIT_TIME_S = 20
+# An external plane (LocalStack, a moto server of its own) outlives a stack that is killed:
+# it keeps serving the dead stack's long polls, and each message one of them takes is lost in
+# flight until its visibility timeout — and counts as a receive. Twenty seconds of orphaned
+# polls could walk a message to its DLQ, so against an external plane the polls are short.
+EXTERNAL_PLANE_WAIT_TIME_S = 1
 
 
 def _message_attributes(attributes: dict[str, Any]) -> dict[str, Any]:

@@ -27,7 +27,12 @@ from local.executions import SandboxWorkers
 from local.gateway.app import GatewayApp
 from local.gateway.websocket import HARD_TIMEOUT_S, IDLE_TIMEOUT_S, MAX_MESSAGE_BYTES
 from local.lambda_runtime import Handler, Runtime, load_handlers
-from local.pollers import PollerConfig, PollerGroup
+from local.pollers import (
+    EXTERNAL_PLANE_WAIT_TIME_S,
+    WAIT_TIME_S,
+    PollerConfig,
+    PollerGroup,
+)
 
 log = logging.getLogger(__name__)
 
@@ -212,7 +217,10 @@ class LocalStack:
             if trigger.function in runtime.handlers
         ]
         plane = self.plane
-        self.pollers = PollerGroup(configs, lambda: plane.client("sqs"), runtime.invoke)
+        wait_time_s = WAIT_TIME_S if plane.embedded else EXTERNAL_PLANE_WAIT_TIME_S
+        self.pollers = PollerGroup(
+            configs, lambda: plane.client("sqs"), runtime.invoke, wait_time_s
+        )
         self.pollers.start()
 
     def _start_sandbox_workers(self) -> None:
