@@ -41,7 +41,7 @@ class SandboxWorkers:
 
     def start(self) -> None:
         """Start the fork server (pandas imported), then the threads."""
-        self.sandbox = make_sandbox(self.settings)
+        self.sandbox = make_sandbox(self.settings, max_concurrent_runs=self.count)
         self.sandbox.start()
         worker = ExecutionWorker(self.sandbox, sqs=self.sqs, settings=self.settings)
         for n in range(self.count):

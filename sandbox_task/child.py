@@ -167,6 +167,9 @@ def _confine(plan: ChildPlan) -> None:
     os.setgroups([])
     os.setresgid(plan.gid, plan.gid, plan.gid)
     os.setresuid(plan.uid, plan.uid, plan.uid)
+    # What the run creates is its own alone: with the usual 022, a file it wrote to a shared
+    # directory (plain mode's /tmp) would be readable by a concurrent run of another uid.
+    os.umask(0o077)
     # Both set after the uid change, which clears them: the run dies with the server.
     namespaces.set_parent_death_signal(signal.SIGKILL)
     namespaces.set_dumpable()

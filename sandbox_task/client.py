@@ -225,8 +225,9 @@ class Sandbox:
             if isolation == "plain" and self._max_concurrent_runs > 1 and not _shared_tmp_guarded():
                 logger.warning(
                     "sandbox: plain isolation with %d runs at once on a host whose sticky "
-                    "directories are unprotected (fs.protected_regular, fs.protected_symlinks): "
-                    "concurrent runs share /tmp and could read each other's files there",
+                    "directories are unprotected (fs.protected_regular, fs.protected_symlinks, "
+                    "fs.protected_fifos): concurrent runs share /tmp, where one could plant a "
+                    "file, link or fifo that another's code then writes into",
                     self._max_concurrent_runs,
                 )
             return self._connection
@@ -298,13 +299,16 @@ class Sandbox:
 def _shared_tmp_guarded() -> bool:
     """Whether the kernel stops one uid's files and links in /tmp from catching another's.
 
-    With fs.protected_regular ≥ 1 an O_CREAT open of a file another uid made in a sticky,
-    world-writable directory fails, and with fs.protected_symlinks 1 no such link of another
-    uid is followed (most distributions set both; some containers do not).
+    With fs.protected_regular and fs.protected_fifos ≥ 1 an O_CREAT open of a file or fifo
+    another uid made in a sticky, world-writable directory fails, and with
+    fs.protected_symlinks 1 no such link of another uid is followed (most distributions set
+    all three; some containers do not). What a run creates itself is 0600 anyway (umask 077).
     """
     try:
-        regular = Path("/proc/sys/fs/protected_regular").read_text().strip()
-        symlinks = Path("/proc/sys/fs/protected_symlinks").read_text().strip()
+        regular, fifos, symlinks = (
+            Path(f"/proc/sys/fs/protected_{name}").read_text().strip()
+            for name in ("regular", "fifos", "symlinks")
+        )
     except OSError:
         return False
-    return regular in ("1", "2") and symlinks == "1"
+    return regular in ("1", "2") and fifos in ("1", "2") and symlinks == "1"

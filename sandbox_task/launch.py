@@ -162,7 +162,7 @@ def _mount_point_parents(path: str) -> list[str]:
 
 
 def _kept_under_private_mounts() -> list[str]:
-    """Read-only binds of what the server needs that lives below /tmp or /dev/shm.
+    """Read-only binds of what the server needs that lives below /tmp, /dev/shm or /run.
 
     A checkout (and its virtualenv) under /tmp — a CI runner's clone, say — would otherwise
     vanish under the private tmpfs: the server's code, its imports and its interpreter.

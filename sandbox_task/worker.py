@@ -226,14 +226,23 @@ class ExecutionWorker:
         return Outcome.DONE
 
 
-def make_sandbox(settings: ExecutionSettings | None = None) -> Sandbox:
-    """Return an unstarted sandbox configured by the settings."""
+def make_sandbox(
+    settings: ExecutionSettings | None = None, max_concurrent_runs: int = 1
+) -> Sandbox:
+    """Return an unstarted sandbox configured by the settings.
+
+    Args:
+        settings: the execution settings; the process's when omitted.
+        max_concurrent_runs: runs at once (the Fargate task runs one; the local stack one per
+            worker thread).
+    """
     from sandbox_task.client import Sandbox  # the fork server's client, only where one runs
 
     settings = settings or get_execution_settings()
     return Sandbox(
         isolation=settings.sandbox_isolation,  # type: ignore[arg-type]
         scratch_root=settings.sandbox_scratch_root,
+        max_concurrent_runs=max_concurrent_runs,
     )
 
 

@@ -414,3 +414,21 @@ def test_many_files_and_big_files_within_the_limits_are_all_removed(runner):
         timeout_s=5.0,
     )
     assert (result.status, result.stdout) == ("COMPLETED", f"3000 {16 * (1024 * 1024 - 1)}\n")
+
+
+def test_what_a_run_creates_is_readable_by_its_own_uid_only(runner):
+    # Plain mode shares /tmp between concurrent runs: a file written there with the usual
+    # umask 022 would be readable by any other run that guessed its path.
+    result = runner.run(
+        """
+        import os, tempfile
+        path = os.path.join(tempfile.gettempdir(), "report.csv")
+        with open(path, "w") as report:
+            report.write("mine")
+        os.mkdir("cache")
+        print(oct(os.stat(path).st_mode & 0o777), oct(os.stat("cache").st_mode & 0o777))
+        os.remove(path)
+        """
+    )
+    assert result.status == "COMPLETED", result
+    assert result.stdout == "0o600 0o700\n"
