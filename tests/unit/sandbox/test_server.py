@@ -8,6 +8,7 @@ import socket
 import subprocess
 import sys
 from dataclasses import asdict
+from typing import Any
 
 from sandbox_task import protocol
 from sandbox_task.contract import RunLimits
@@ -25,14 +26,22 @@ ForkServer(control, "/nonexistent", run_uids=[], use_namespaces=False,
 """
 
 
-def test_a_server_without_a_uid_refuses_requests_at_once_and_keeps_no_pipe() -> None:
+def start_server(script: str, **popen: Any) -> tuple[socket.socket, subprocess.Popen[str]]:
+    """Run `script` with the server's end of a control socket; return ours and the process."""
     ours, theirs = socket.socketpair()
     server = subprocess.Popen(
-        [sys.executable, "-c", SERVER_WITHOUT_UIDS, str(theirs.fileno())],
+        [sys.executable, "-c", script, str(theirs.fileno())],
         pass_fds=(theirs.fileno(),),
         env=server_environment(),
+        text=True,
+        **popen,
     )
     theirs.close()
+    return ours, server
+
+
+def test_a_server_without_a_uid_refuses_requests_at_once_and_keeps_no_pipe() -> None:
+    ours, server = start_server(SERVER_WITHOUT_UIDS)
     ours.settimeout(10)  # a request left waiting fails the test instead of hanging it
     pipes = [os.pipe() for _ in range(protocol.RUN_DESCRIPTORS)]
     try:
@@ -75,16 +84,9 @@ finally:
 
 
 def test_a_server_that_cannot_fork_tries_again_later_not_in_a_loop() -> None:
-    ours, theirs = socket.socketpair()
-    server = subprocess.Popen(
-        [sys.executable, "-c", SERVER_WHOSE_FORKS_FAIL, str(theirs.fileno())],
-        pass_fds=(theirs.fileno(),),
-        env=server_environment(),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
+    ours, server = start_server(
+        SERVER_WHOSE_FORKS_FAIL, stdout=subprocess.PIPE, stderr=subprocess.PIPE
     )
-    theirs.close()
     # One second of serving: preparing a child ahead fails at once, and the server must then
     # wait before trying again (it is not expected to exit meanwhile).
     with contextlib.suppress(subprocess.TimeoutExpired):
