@@ -130,11 +130,11 @@ def _one_at_a_time(call_action: Any) -> Any:
     """Serve the wrapped DynamoDB requests one at a time."""
 
     @functools.wraps(call_action)
-    def serialized(self: DynamoHandler) -> Any:
+    def call_alone(self: DynamoHandler) -> Any:
         with _dynamodb_lock:
             return call_action(self)
 
-    return serialized
+    return call_alone
 
 
 def _key_of(backend: DynamoDBBackend, op_type: str, op: dict[str, Any]) -> dict[str, Any]:

@@ -57,6 +57,7 @@ class KeepAliveRequestHandler(MotoRequestHandler):
             environ["wsgi.input"] = LimitedStream(self.rfile, length)
         body = environ["wsgi.input"]
         started: list[Any] = []
+        chunks: list[bytes] = []
 
         def start_response(
             status: str, headers: list[tuple[str, str]], exc_info: Any = None
@@ -64,7 +65,6 @@ class KeepAliveRequestHandler(MotoRequestHandler):
             started[:] = [status, headers]
             return lambda data: chunks.append(data)  # the legacy write()
 
-        chunks: list[bytes] = []
         try:
             result: Iterable[bytes] = self.server.app(environ, start_response)
             try:
