@@ -255,7 +255,8 @@ def test_a_job_merged_in_many_passes_answers_as_its_entries(aws, data, monkeypat
 
     monkeypatch.setattr(AggregateStore, "_segments", counted)
     job = create_job(aws, data)
-    assert ingest_service(ingest_checkpoint_lines=200).run(OWNER, job.job_id, plenty) == "completed"
+    service = ingest_service(ingest_checkpoint_lines=200, ingest_compact_max_passes=100)
+    assert service.run(OWNER, job.job_id, plenty) == "completed"
     valid = JobStore().get(OWNER, job.job_id).counts.valid
     assert set(_compacted(aws, job.job_id)) == set(PARTS)
     assert reads.count("R") == reads.count("E") == reads.count("C") == -(-valid // 100)
@@ -325,3 +326,13 @@ def test_a_segment_that_changes_under_the_merge_leaves_the_part_to_the_chain(
     found = answers(job.job_id)
     assert {a[0] for a in found} == {"aggregates"}
     assert _rest(found) == _rest(answers(job.job_id, use_aggregates=False))
+
+
+def test_a_job_needing_more_passes_than_allowed_is_left_to_its_chain(aws, data) -> None:
+    job = create_job(aws, data)
+    service = ingest_service(ingest_checkpoint_lines=200, ingest_compact_max_passes=0)
+    assert service.run(OWNER, job.job_id, plenty) == "completed"
+
+    assert _compacted(aws, job.job_id) == {}
+    assert {a[0] for a in answers(job.job_id)} == {"aggregates"}  # from the segment chain
+    assert _rest(answers(job.job_id)) == _rest(answers(job.job_id, use_aggregates=False))

@@ -48,6 +48,11 @@ class Settings(BaseSettings):
     # A worker's claim on a job; a crashed worker's claim expires so a redelivery can resume.
     ingest_lease_s: int = Field(default=120, alias="INGEST_LEASE_S", gt=0)
     ingest_max_receive_count: int = Field(default=5, alias="INGEST_MAX_RECEIVE_COUNT", gt=0)
+    # At completion a job's aggregates are compacted for fast queries, in passes of 100,000
+    # valid entries that each read the whole segment chain: time grows with the square of the
+    # job. Past this many passes (1,000,000 valid entries by default) it is skipped, so it fits
+    # in the invocation; queries then merge the chain, exactly. 0: never compact.
+    ingest_compact_max_passes: int = Field(default=10, alias="INGEST_COMPACT_MAX_PASSES", ge=0)
 
     # WebSocket connections.
     connection_ttl_s: int = Field(default=2 * 60 * 60, alias="CONNECTION_TTL_S", gt=0)

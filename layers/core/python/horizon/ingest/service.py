@@ -20,6 +20,7 @@ from typing import Any
 from urllib3.exceptions import HTTPError
 
 from horizon.analytics.aggregator import SegmentAggregator
+from horizon.analytics.compaction import pass_count
 from horizon.analytics.store import AggregateStore
 from horizon.dynamo import AWS_ERRORS
 from horizon.entries import EntryStore, InvalidLine, StoredEntry
@@ -420,11 +421,21 @@ class IngestService:
     def _compact(self, job: Job) -> None:
         """Merge the finished job's aggregates into compacted chunks per part, for fast queries.
 
-        Whatever the job's size: the merge goes over the segments in passes of bounded memory
-        (see `horizon.analytics.compaction`). Best effort: the job is already finished and its
-        segment chain answers every query exactly, so a failure here is logged, never raised
-        (a redelivery finds the job finished and does not retry it).
+        The merge goes over the segments in passes of bounded memory (see
+        `horizon.analytics.compaction`); a job needing more than `ingest_compact_max_passes`
+        is left to its chain. Best effort: the job is already finished and its segment chain
+        answers every query exactly, so a failure here is logged, never raised (a redelivery
+        finds the job finished and does not retry it).
         """
+        passes = pass_count(job.counts.valid)
+        if passes > self._settings.ingest_compact_max_passes:
+            logger.info(
+                "job %s: not compacted (%d passes needed, at most %d): queries read its chain",
+                job.job_id,
+                passes,
+                self._settings.ingest_compact_max_passes,
+            )
+            return
         try:
             parts = self._aggregates.put_compacted(
                 job.owner, job.job_id, job.counts.lines, job.counts.valid
