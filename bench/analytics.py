@@ -31,7 +31,7 @@ import boto3
 import orjson
 from moto import mock_aws
 
-from bench.validation import _plain as plain_line
+from bench.validation import plain_line
 from horizon.analytics import (
     AggregateStore,
     QueryBody,
