@@ -121,7 +121,7 @@ def _core_rates(sample: list[bytes], rounds: int = 3) -> dict[str, Any]:
       every 5,000 lines and encode its parts as the store does (JSON, zlib): the ingest core
       with aggregation.
     - plain: `json.loads` then a pydantic `LogEntry` per line, the very code the validation
-      benchmark times (`bench.validation._plain`: try/except, no per-line context manager).
+      benchmark times (`bench.validation.plain_line`: try/except, no per-line context manager).
     """
 
     def validate_only() -> None:
