@@ -5,6 +5,7 @@ PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
+SPEEDUPS := layers/core/python/_horizon_speedups.abi3.so
 PORT   ?= 8000
 CDK    := npx --yes aws-cdk@3.0.0
 CDKLOCAL := npx --yes --package aws-cdk@3.0.0 --package aws-cdk-local@3.0.4 cdklocal
@@ -23,7 +24,13 @@ $(STAMP): requirements.txt requirements-dev.txt constraints.txt
 	$(PY) -m pip install --quiet -r requirements-dev.txt -c constraints.txt
 	touch $(STAMP)
 
-install: $(STAMP) system-packages
+install: $(STAMP) system-packages $(SPEEDUPS)
+
+# The ingest core's C fast path (layers/core/speedups), built with this machine's C compiler.
+# Without a compiler the pure-Python code runs instead: same results, about 1.7x slower.
+$(SPEEDUPS): layers/core/speedups/_horizon_speedups.c layers/core/speedups/build.py $(STAMP)
+	$(PY) layers/core/speedups/build.py layers/core/python \
+		|| echo "warning: the C fast path could not be built; the ingest runs in pure Python"
 
 # bubblewrap gives each sandboxed run its own namespaces locally (sandbox_task/README.md).
 # Installed from Debian's packages when missing; without it the sandbox runs without them.

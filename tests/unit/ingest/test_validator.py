@@ -1,14 +1,29 @@
-"""The fast validator applies the LogEntry contract; the pydantic model agrees with it."""
+"""The fast validator applies the LogEntry contract; the pydantic model agrees with it.
+
+Every test runs twice: with `validate_line` as shipped (the C fast path where it is built) and
+with the pure-Python validator alone.
+"""
 
 from __future__ import annotations
+
+import sys
 
 import orjson
 import pytest
 from pydantic import ValidationError
 
 from horizon.ingest import LogEntry, validate_line
+from horizon.ingest.validator import validate_line_python
 
 TS = "2026-11-22T04:00:00Z"
+
+
+@pytest.fixture(autouse=True, params=["shipped", "python"])
+def implementation(request, monkeypatch):
+    """Point this module's `validate_line` at one implementation for the test."""
+    if request.param == "python":
+        monkeypatch.setattr(sys.modules[__name__], "validate_line", validate_line_python)
+    return request.param
 
 
 def ok(obj: object) -> dict:

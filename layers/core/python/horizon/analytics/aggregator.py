@@ -7,8 +7,9 @@ lines (start_line, end_line]: whoever computes it, in whichever attempt, gets th
 content. That is what makes the aggregates exact under retries (see DESIGN.md, analytics).
 
 Segment parts (each stored as its own item). They are laid out to be cheap to *write*: the
-aggregator runs for every line of every upload, so a batch is reduced with C-level passes
-(`map` over `dict.get`, `itertools.compress`), never a Python statement per line:
+aggregator runs for every line of every upload, so a batch is reduced in one pass of the C fast
+path (`horizon.speedups`) or, without it, with C-level passes (`map` over `dict.get`,
+`itertools.compress`), never a Python statement per line:
 - `R` the rollup fields as columns, a row per entry: [api_ids, endpoints, http_statuses,
   minutes, response_times] (null where an entry has none). Per group and minute the count,
   and the exact multiset of response times — so sum, min, max, any percentile and any
@@ -32,6 +33,9 @@ from typing import Any
 
 import orjson
 
+from horizon.entries import NumberedEntry
+from horizon.speedups import speedups
+
 PARTS = ("R", "E", "C", "A")
 # Parts stored without zlib (none: on moto and DynamoDB alike, moving fewer bytes wins).
 UNCOMPRESSED_PARTS: frozenset[str] = frozenset()
@@ -51,9 +55,8 @@ MINUTE_MS = 60_000
 _BATCH = 256
 _get = dict.get
 _has = dict.__contains__
-# A valid entry with its line number, as a pair (e.g. `horizon.entries.StoredEntry`, a
-# NamedTuple): read by position, which C-level passes do without a Python frame.
-Numbered = tuple[int, dict[str, Any]]
+# Pairs are read by position, which C-level passes do without a Python frame.
+Numbered = NumberedEntry
 _entries_of = itemgetter(1)
 
 
@@ -107,10 +110,22 @@ class SegmentAggregator:
             self._reduce(pending)
 
     def _reduce(self, numbered: Sequence[Numbered]) -> None:
-        """Append a batch's columns: a few C-level passes over its entries, no per-entry code."""
+        """Append a batch's columns: one C pass where the fast path is built, else a few
+        C-level passes over its entries; either way no Python statement per entry."""
         if not numbered:
             return
         self.valid += len(numbered)
+        if _add_columns is not None:
+            batch = numbered if type(numbered) is list else list(numbered)
+            has_anchors = _add_columns(batch, *self._rollups, *self._events, *self._codes)
+        else:
+            has_anchors = self._reduce_python(numbered)
+        if has_anchors:
+            self._add_anchors(numbered)
+
+    def _reduce_python(self, numbered: Sequence[Numbered]) -> bool:
+        """What `add_columns` does, in C-level passes; returns whether an entry has a
+        version_id (an anchor: rare, so one pass looks first)."""
         entries = list(map(_entries_of, numbered))
         instants = list(map(_get, entries, _TIMESTAMP))
         apis, endpoints, statuses, minutes, elapsed = self._rollups
@@ -121,12 +136,13 @@ class SegmentAggregator:
         elapsed += map(_get, entries, _RESPONSE_TIME)
         _keyed(entries, _EVENT_TYPE, instants, self._events)
         _keyed(entries, _ERROR_CODE, instants, self._codes)
-        # A version_id marks an anchor (a deployment): rare, so one C-level pass looks first.
-        if any(map(_has, entries, _VERSION_ID)):
-            versions = map(_get, entries, _VERSION_ID)
-            for line, entry in compress(numbered, map(is_not, versions, repeat(None))):
-                fields = {name: entry[name] for name in ANCHOR_FIELDS if name in entry}
-                self._anchors.append([line, entry["timestamp_ms"], fields])
+        return any(map(_has, entries, _VERSION_ID))
+
+    def _add_anchors(self, numbered: Sequence[Numbered]) -> None:
+        versions = map(_get, map(_entries_of, numbered), _VERSION_ID)
+        for line, entry in compress(numbered, map(is_not, versions, repeat(None))):
+            fields = {name: entry[name] for name in ANCHOR_FIELDS if name in entry}
+            self._anchors.append([line, entry["timestamp_ms"], fields])
 
     def finish(self, end_line: int, end_offset: int) -> Segment:
         """Return the segment ending at this checkpoint."""
@@ -154,6 +170,8 @@ _EVENT_TYPE, _ERROR_CODE, _VERSION_ID = (
     repeat("version_id"),
 )
 _MINUTE = repeat(MINUTE_MS)
+# The C pass over a batch (see `_reduce`), or None to use the Python one.
+_add_columns = None if speedups is None else speedups.add_columns
 
 
 def _keyed(

@@ -19,6 +19,11 @@ A valid line becomes this entry (the stored shape):
      "level": ..., ...,                        # known fields that were present
      "attributes": {...}}                      # other keys, only when there are any
 
+Where the C fast path is built (`horizon.speedups`), `validate_line` is a C callable that
+decides the ordinary lines (known fields of the right types, a common timestamp shape, flat
+attributes) with exactly this module's result and hands every other line to
+`validate_line_python`, the reference for these rules.
+
 DynamoDB cannot store everything JSON can, so a line is also invalid when an attribute nests
 deeper than 30 levels, has an empty key, or a number DynamoDB cannot hold (beyond ±1e125 or
 closer to zero than 1e-130); the reason says so instead of failing the whole job at write time.
@@ -26,12 +31,14 @@ closer to zero than 1e-130); the reason says so instead of failing the whole job
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import orjson
 
 from horizon.ingest.types import Entry
+from horizon.speedups import speedups
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _NAIVE_EPOCH = datetime(1970, 1, 1)  # for zone-less timestamps, which mean UTC
@@ -73,8 +80,11 @@ _DYNAMO_MIN = 1e-130
 Result = tuple[Entry, None] | tuple[None, str]
 
 
-def validate_line(raw: bytes) -> Result:
-    """Parse and validate one line (without its line break).
+def validate_line_python(raw: bytes) -> Result:
+    """Parse and validate one line (without its line break): the rules' reference.
+
+    `validate_line` is this function, or, where the C fast path is built, a C callable that
+    decides ordinary lines itself with the same result and hands every other line to this one.
 
     Written for speed (it runs once per line of every upload; `bench/validation.py` measures
     it): one combined type check lets ordinary lines through, the parsed dict itself becomes the
@@ -155,6 +165,14 @@ def validate_line(raw: bytes) -> Result:
                 return None, f"attributes cannot be stored: {problem}"
         data["attributes"] = attributes
     return data, None
+
+
+validate_line: Callable[[bytes], Result] = (
+    validate_line_python
+    if speedups is None
+    else speedups.line_validator(_loads, validate_line_python)
+)
+"""Parse and validate one line (without its line break): `(entry, None)` or `(None, reason)`."""
 
 
 def _not_json(error: ValueError) -> tuple[None, str]:
