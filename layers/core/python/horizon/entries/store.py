@@ -27,9 +27,13 @@ BLOCK_LINES = 1000
 Kind = Literal["E", "X"]
 
 
+NumberedEntry = tuple[int, dict[str, Any]]
+"""A valid line's number and entry, as the ingest buffers them: a plain pair, the cheapest
+record to build once per line (a NamedTuple's constructor costs several times more)."""
+
+
 class StoredEntry(NamedTuple):
-    """A valid line's entry and its line number. A NamedTuple rather than a dataclass: the
-    ingest makes one per line, and a tuple is the cheapest immutable record to build."""
+    """A valid line's entry and its line number, as read back."""
 
     line: int
     entry: dict[str, Any]
@@ -69,15 +73,12 @@ class EntryStore:
 
     # -- writing -----------------------------------------------------------------------------
 
-    def put_entries(self, owner: str, job_id: str, entries: Sequence[StoredEntry]) -> None:
-        """Store valid entries; idempotent per (job, line)."""
+    def put_entries(self, owner: str, job_id: str, entries: Sequence[NumberedEntry]) -> None:
+        """Store valid entries (`(line, entry)` pairs, a `StoredEntry` too); idempotent per
+        (job, line)."""
         self._put_all(
-            {
-                "pk": _pk(owner, job_id, "E", entry.line // BLOCK_LINES),
-                "line": entry.line,
-                "entry": entry.entry,
-            }
-            for entry in entries
+            {"pk": _pk(owner, job_id, "E", line // BLOCK_LINES), "line": line, "entry": entry}
+            for line, entry in entries
         )
 
     def put_invalid(self, owner: str, job_id: str, lines: Sequence[InvalidLine]) -> None:

@@ -23,7 +23,7 @@ from horizon.analytics.aggregator import SegmentAggregator
 from horizon.analytics.compaction import pass_count
 from horizon.analytics.store import AggregateStore
 from horizon.dynamo import AWS_ERRORS
-from horizon.entries import EntryStore, InvalidLine, StoredEntry
+from horizon.entries import EntryStore, InvalidLine, NumberedEntry
 from horizon.errors import DependencyError, HorizonError, NotFoundError
 from horizon.ingest.csv_lines import (
     HEADER_LINES,
@@ -250,7 +250,7 @@ class IngestService:
         counts = job.counts
         offset, lines = counts.offset, counts.lines
         valid, invalid, blank = counts.valid, counts.invalid, counts.blank
-        entries: list[StoredEntry] = []
+        entries: list[NumberedEntry] = []
         reports: list[InvalidLine] = []
         buffered_bytes = 0
         since_checkpoint = 0
@@ -301,7 +301,7 @@ class IngestService:
                 entry, reason = validate(raw)
                 if entry is not None:
                     valid += 1
-                    entries.append(StoredEntry(line.number, entry))
+                    entries.append((line.number, entry))
                 else:
                     invalid += 1
                     reports.append(InvalidLine(line.number, reason or "invalid", _sample(raw)))
@@ -334,7 +334,7 @@ class IngestService:
     def _flush(
         self,
         job: Job,
-        entries: list[StoredEntry],
+        entries: list[NumberedEntry],
         reports: list[InvalidLine],
         segment: SegmentAggregator,
     ) -> None:
