@@ -26,6 +26,10 @@ RUNTIME = lambda_.Runtime.PYTHON_3_14
 ARCHITECTURE = lambda_.Architecture.ARM_64
 # Caches and bytecode built on a developer's machine have no business in a Lambda asset.
 ASSET_EXCLUDES = ["**/__pycache__", "**/*.pyc", "**/.pytest_cache", "**/.ruff_cache"]
+# The core layer ships Python sources only. Its C fast path is cross-compiled for ARM64 into the
+# deps layer (`infra.bundling`); the `.so` that `make install` builds here is for this machine's
+# CPU, and the C source has no use in Lambda. The deps layer keeps its `.so` (orjson, ...).
+CORE_LAYER_EXCLUDES = [*ASSET_EXCLUDES, "speedups", "**/*.so"]
 
 
 @dataclass
@@ -89,7 +93,9 @@ class Functions(Construct):
         self.core_layer = lambda_.LayerVersion(
             self,
             "CoreLayer",
-            code=lambda_.Code.from_asset(str(ROOT / "layers" / "core"), exclude=ASSET_EXCLUDES),
+            code=lambda_.Code.from_asset(
+                str(ROOT / "layers" / "core"), exclude=CORE_LAYER_EXCLUDES
+            ),
             compatible_runtimes=[RUNTIME],
             compatible_architectures=[ARCHITECTURE],
             description="horizon: the platform's shared library",

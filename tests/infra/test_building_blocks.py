@@ -35,16 +35,35 @@ def test_pip_command_without_constraints(tmp_path):
     assert "-c" not in command
 
 
-def test_layer_build_replaces_the_python_folder(tmp_path, monkeypatch):
+def test_layer_build_replaces_the_python_folder_then_adds_the_fast_path(tmp_path, monkeypatch):
     stale = tmp_path / "python" / "stale_package"
     stale.mkdir(parents=True)
     calls = []
     monkeypatch.setattr(bundling.subprocess, "run", lambda cmd, check: calls.append(cmd))
+    monkeypatch.setattr(bundling, "build_speedups", calls.append)
     target = bundling.build(tmp_path)
     assert target == tmp_path / "python"
     assert target.is_dir() and not stale.exists()
-    [command] = calls
+    # After pip: `pip install --upgrade --target` must not be the last to touch the folder.
+    [command, speedups_target] = calls
     assert command[command.index("--target") + 1] == str(target)
+    assert speedups_target == target
+
+
+def test_fast_path_is_cross_compiled_for_lambda(tmp_path, monkeypatch):
+    commands = []
+
+    def compile_(cmd, check):
+        commands.append(cmd)
+        Path(cmd[cmd.index("-o") + 1]).write_bytes(b"\x7fELF")
+
+    monkeypatch.setattr(bundling.subprocess, "run", compile_)
+    built = bundling.build_speedups(tmp_path)
+    assert built == tmp_path / "_horizon_speedups.abi3.so"
+    assert built.read_bytes() == b"\x7fELF"
+    [command] = commands
+    assert command[1:4] == ["-m", "ziglang", "cc"]
+    assert command[command.index("-target") + 1] == "aarch64-linux-gnu.2.17"
 
 
 def test_bundling_main_reports_a_pip_failure(tmp_path, monkeypatch, capsys):
@@ -52,8 +71,23 @@ def test_bundling_main_reports_a_pip_failure(tmp_path, monkeypatch, capsys):
         raise bundling.subprocess.CalledProcessError(1, cmd)
 
     monkeypatch.setattr(bundling.subprocess, "run", fail)
+    monkeypatch.setattr(bundling, "build_speedups", lambda target: pytest.fail("pip failed"))
     assert bundling.main(["bundling", str(tmp_path)]) == 1
     assert "failed" in capsys.readouterr().err
+
+
+def test_layer_build_fails_without_the_fast_path(tmp_path, monkeypatch, capsys):
+    def pip_then_broken_compiler(cmd, check):
+        if "ziglang" in cmd:
+            raise bundling.subprocess.CalledProcessError(1, cmd)
+
+    monkeypatch.setattr(bundling.subprocess, "run", pip_then_broken_compiler)
+    assert bundling.main(["bundling", str(tmp_path)]) == 1
+    error = capsys.readouterr().err
+    assert "building the dependencies layer failed" in error
+    assert "fast path" in error and "aarch64-linux-gnu.2.17" in error
+    # No half-built layer is left for a deploy to pick up.
+    assert not (tmp_path / "python").exists()
 
 
 @pytest.mark.parametrize(
