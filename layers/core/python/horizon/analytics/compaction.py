@@ -25,7 +25,8 @@ Read layout per part (one payload per chunk):
 - `R` [[api_id, endpoint, http_status, pack([[minute, count, [v, n, v, n, ...]], ...])], ...]:
   per group and minute how many entries, and their response_time_ms values (sorted) with how
   many entries had each.
-- `E` {event_type: pack(deltas of the sorted instants)}.
+- `E` [[event_type, pack(deltas of the sorted instants)], ...] (jobs compacted before
+  2026-11-22 hold a dict {event_type: packed} instead: readers take both).
 - `C` [[error_code, pack(deltas of the sorted instants)], ...].
 - `A` [[line, instant, fields], ...].
 """
@@ -134,11 +135,9 @@ def _counted(row: list[Any]) -> list[Any]:
 
 
 def payload_of(part: str, elements: list[Any]) -> Any:
-    """The read-layout payload made of these elements (E's are (key, packed) pairs)."""
-    if part == "E":
-        return dict(elements)
-    if part == "C":
-        return [[code, packed] for code, packed in elements]
+    """The read-layout payload made of these elements (E's and C's are (key, packed) pairs)."""
+    if part in ("E", "C"):
+        return [[key, packed] for key, packed in elements]
     return list(elements)
 
 
@@ -294,31 +293,25 @@ def encoded_chunks(
 ) -> Iterator[bytes]:
     """Pack elements into encoded payloads of at most `max_bytes`, each yielded once full.
 
-    At least one chunk is yielded (an empty payload for no elements). An event type appears
-    at most once per chunk (E's payload is a dict). Holds one chunk's elements at a time.
+    At least one chunk is yielded (an empty payload for no elements). Holds one chunk's
+    elements at a time.
 
     Raises:
         ElementTooLargeError: a single element does not fit in `max_bytes`.
     """
     pending: list[Any] = []
-    keys: set[Any] = set()
     raw = 0
     ratio = FIRST_RATIO
     produced = False
     for element in elements:
-        if part == "E" and element[0] in keys:
-            yield from _fitted(part, pending, encode, max_bytes)
-            produced, pending, keys, raw = True, [], set(), 0
         pending.append(element)
-        if part == "E":
-            keys.add(element[0])
         raw += len(orjson.dumps(element))
         if raw >= max_bytes * ratio:
             blobs = list(_fitted(part, pending, encode, max_bytes))
             # Aim the next chunk at ~90 % of an item, from what this one compressed to.
             ratio = max(1.0, 0.9 * raw / sum(len(blob) for blob in blobs))
             yield from blobs
-            produced, pending, keys, raw = True, [], set(), 0
+            produced, pending, raw = True, [], 0
     if pending or not produced:
         yield from _fitted(part, pending, encode, max_bytes)
 

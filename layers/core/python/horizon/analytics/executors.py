@@ -245,7 +245,8 @@ class AggregatesExecutor:
         timed = where.from_ms is not None or where.to_ms is not None
         found: list[int] = []
         for _job, payload in loaded:
-            pairs = payload.items() if name == "event_type" else payload
+            # [[key, packed], ...]; an event-type part compacted before 2026-11-22 is a dict.
+            pairs = payload.items() if type(payload) is dict else payload
             for key, deltas in pairs:
                 if where.test_field(name, key):
                     instants = undelta(unpack(deltas))
