@@ -2,8 +2,10 @@
 
 `_horizon_speedups` decides ordinary lines itself and hands every other one to the Python
 validator; its `add_columns` replaces the aggregator's C-level passes. These tests compare
-both on generated lines and on every edge of the fast path's accepted shapes, and check that
-the fast path really decides the ordinary lines (a fallback for everything would also agree).
+both on generated lines and on every edge of the fast path's accepted shapes, check that the
+fast path really decides the ordinary lines (a fallback for everything would also agree), and
+that Python code run from inside it (a key's comparison, a number's division) cannot make it
+read freed memory.
 """
 
 from __future__ import annotations
@@ -11,9 +13,14 @@ from __future__ import annotations
 import gc
 import itertools
 import json
+import os
 import random
 import shutil
+import subprocess
+import sys
+import textwrap
 import tracemalloc
+import weakref
 from typing import Any
 
 import orjson
@@ -23,7 +30,7 @@ from horizon.analytics import aggregator
 from horizon.analytics.aggregator import SegmentAggregator
 from horizon.entries import StoredEntry
 from horizon.ingest import validator
-from horizon.ingest.validator import validate_line_python
+from horizon.ingest.validator import validate_data, validate_line_python
 from horizon.speedups import speedups
 
 pytestmark = pytest.mark.skipif(speedups is None, reason="the C fast path is not built")
@@ -38,27 +45,40 @@ def test_the_fast_path_is_built_where_there_is_a_compiler() -> None:
 
 
 class Counting:
-    """A fallback that records the lines it was handed."""
+    """Fallbacks that record what they were handed: parsed lines, and raw ones."""
 
     def __init__(self) -> None:
+        self.parsed: list[Any] = []
         self.lines: list[bytes] = []
 
-    def __call__(self, raw: bytes) -> Any:
+    def validate_data(self, data: Any) -> Any:
+        self.parsed.append(json.dumps(data).encode() if type(data) is dict else data)
+        return validate_data(data)
+
+    def validate_line(self, raw: bytes) -> Any:
         self.lines.append(raw)
         return validate_line_python(raw)
+
+    @property
+    def handed_on(self) -> int:
+        return len(self.parsed) + len(self.lines)
 
 
 def fast_and_counter() -> tuple[Any, Counting]:
     assert speedups is not None
     counting = Counting()
-    return speedups.line_validator(orjson.loads, counting), counting
+    validator = speedups.line_validator(
+        orjson.loads, counting.validate_data, counting.validate_line
+    )
+    return validator, counting
 
 
 def assert_same(raw: bytes, fast: Any) -> tuple[Any, Any]:
     got, expected = fast(raw), validate_line_python(raw)
     assert got == expected, raw
-    if expected[0] is not None:  # the entry's keys in the same order too
+    if expected[0] is not None:  # the keys in the same order too
         assert list(got[0]) == list(expected[0]), raw
+        assert list(got[0].get("attributes", ())) == list(expected[0].get("attributes", ())), raw
     return got, expected
 
 
@@ -73,10 +93,12 @@ def test_generated_lines_agree_and_ordinary_ones_never_fall_back() -> None:
             valid += entry is not None
     assert valid > 15_000
     # Only lines the Python validator rejects, or that it accepts in a shape the fast path
-    # leaves to it, went to the fallback: most valid lines were decided in C.
-    fallback_valid = sum(1 for raw in counting.lines if validate_line_python(raw)[0] is not None)
-    assert fallback_valid < valid * 0.05
-    assert len(counting.lines) > 0  # the generator's invalid lines did reach the fallback
+    # leaves to it, were handed on: most valid lines were decided in C.
+    handed_on_valid = sum(
+        1 for raw in counting.parsed if type(raw) is bytes and validate_line_python(raw)[0]
+    )
+    assert handed_on_valid < valid * 0.05
+    assert counting.lines and counting.parsed  # bad JSON, and the generator's invalid lines
 
 
 FAST_SHAPES = [
@@ -99,6 +121,17 @@ FAST_SHAPES = [
     "1900-03-01T00:00:00Z",
     "0001-01-01T00:00:00.000Z",  # the first instant datetime has
     "9999-12-31T23:59:59.999Z",  # the last
+    "2026-11-22 04:00:00Z",  # RFC 3339's space
+    "2026-11-22 04:00:00.5",
+    "2026-11-22T04:00:00.1Z",
+    "2026-11-22T04:00:00.12",
+    "2026-11-22T04:00:00.1234Z",
+    "2026-11-22T04:00:00.12345-01:00",
+    "2026-11-22T04:00:00.123456+05:45",
+    "2026-11-22T04:00:00.999999Z",
+    "1969-12-31T23:59:59.999999Z",
+    "2026-11-22T04:00:00+0200",
+    "2026-11-22T04:00:00.250-0930",
 ]
 TIMESTAMPS = [
     *FAST_SHAPES,
@@ -118,17 +151,18 @@ TIMESTAMPS = [
     "2026-11-22T04:00:00+24:00",
     "2026-11-22T04:00:00+10:99",
     "2026-11-22T04:00:00+10:60",
+    "2026-11-22T04:00:00+00:99",  # Python 3.11-3.13 alone would take it as +01:39
+    "2026-11-22T04:00:00+0960",
+    "2026-11-22T04:00:00.",
     # Shapes the fast path leaves to Python (valid or not there).
     "2026-11-22t04:00:00Z",
     "2026-11-22 04:00:00Z",
     "2026-11-22T04:00:00z",
-    "2026-11-22T04:00:00+0200",
     "2026-11-22T04:00:00+02",
     "2026-11-22T04:00Z",
-    "2026-11-22T04:00:00.1Z",
-    "2026-11-22T04:00:00.12",
-    "2026-11-22T04:00:00.1234Z",
-    "2026-11-22T04:00:00.123456+05:45",
+    "2026-11-22T04:00:00.1234567Z",
+    "2026-11-22T04:00:00.123456789+01:00",
+    "2026-11-22T04:00:00+02:00:30",
     "2026-11-22T04:00:00,123Z",
     "20261122T040000Z",
     "2026-W47-7T04:00:00Z",
@@ -157,6 +191,10 @@ def test_every_decided_shape_is_decided_in_c() -> None:
     fast, counting = fast_and_counter()
     for timestamp in FAST_SHAPES:
         assert fast(orjson.dumps({"timestamp": timestamp}))[0] is not None, timestamp
+    assert counting.handed_on == 0
+    # A line with a nested list is handed on parsed, never parsed twice.
+    assert fast(b'{"timestamp": "2026-11-22T04:00:00Z", "tags": ["a"]}')[0] is not None
+    assert len(counting.parsed) == 1
     assert counting.lines == []
 
 
@@ -224,7 +262,7 @@ def test_fields_and_attributes_agree() -> None:
             line[field] = rng.choice(VALUES[field])
         line.update(rng.choice(ATTRIBUTES))
         if rng.random() < 0.9:
-            line["timestamp"] = rng.choice(TIMESTAMPS[: len(FAST_SHAPES) + 6])
+            line["timestamp"] = rng.choice(TIMESTAMPS[: len(FAST_SHAPES) + 8])
         items = list(line.items())
         rng.shuffle(items)
         assert_same(dumps(dict(items)), fast)
@@ -266,7 +304,9 @@ def test_a_wrong_call_is_refused() -> None:
         fast(b"{}", raw=b"{}")
     assert speedups is not None
     with pytest.raises(TypeError):
-        speedups.line_validator(orjson.loads, "not callable")
+        speedups.line_validator(orjson.loads, validate_data, "not callable")
+    with pytest.raises(TypeError):
+        speedups.line_validator(orjson.loads, validate_data)
 
 
 def test_the_fast_path_holds_no_memory_per_line() -> None:
@@ -358,3 +398,133 @@ def test_add_columns_rejects_what_is_not_a_batch_of_pairs() -> None:
     with pytest.raises(TypeError):
         speedups.add_columns((), *columns)
     assert list(itertools.chain(*columns)) == []
+
+
+def test_the_rules_it_copies_are_the_python_validators() -> None:
+    """The known fields and DynamoDB's number limits are written in both languages."""
+    assert speedups is not None
+    assert speedups.KNOWN_KEYS == validator._KNOWN_KEYS
+    assert (speedups.DYNAMO_MIN, speedups.DYNAMO_MAX) == (
+        validator._DYNAMO_MIN,
+        validator._DYNAMO_MAX,
+    )
+
+
+# -- Python code run from inside the C code -----------------------------------------------------
+
+
+def run_child(code: str) -> subprocess.CompletedProcess[str]:
+    """Run `code` in a fresh interpreter that imports the same `_horizon_speedups`.
+
+    With the system allocator poisoning freed memory, a read after a free crashes or shows.
+    """
+    assert speedups is not None
+    prelude = f"import sys; sys.path.insert(0, {str(speedups.__file__).rsplit('/', 1)[0]!r})\n"
+    return subprocess.run(
+        [sys.executable, "-c", prelude + textwrap.dedent(code)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        env={**os.environ, "PYTHONMALLOC": "malloc", "MALLOC_PERTURB_": "165"},
+    )
+
+
+def test_add_columns_keeps_the_instant_while_python_code_runs() -> None:
+    """The floor division may drop the entry's instant; it still lands in the event column."""
+    child = run_child(
+        """
+        import _horizon_speedups as mod
+        class Instant(int):
+            def __floordiv__(self, other):
+                entry.pop("timestamp_ms")
+                return 0
+        entry = {"timestamp_ms": Instant(123456789), "event_type": "x"}
+        columns = [[] for _ in range(9)]
+        mod.add_columns([(1, entry)], *columns)
+        assert columns[6] == [123456789], columns
+        """
+    )
+    assert child.returncode == 0, child.stderr
+
+
+def test_add_columns_keeps_the_pair_while_python_code_runs() -> None:
+    child = run_child(
+        """
+        import _horizon_speedups as mod
+        class Instant(int):
+            def __floordiv__(self, other):
+                pairs.clear()
+                return 0
+        pairs = [(1, {"timestamp_ms": Instant(5), "api_id": "".join(["api", "-1"])})]
+        columns = [[] for _ in range(9)]
+        mod.add_columns(pairs, *columns)
+        assert columns[0] == ["api-1"], columns
+        """
+    )
+    assert child.returncode == 0, child.stderr
+
+
+def test_a_key_that_runs_code_while_attributes_are_taken_falls_back() -> None:
+    """A `loads` returning a non-str key: handed to the fallback, never read after a free."""
+    child = run_child(
+        """
+        import _horizon_speedups as mod
+        class Collider:
+            calls = 0
+            def __hash__(self):
+                return hash("level")
+            def __eq__(self, other):
+                Collider.calls += 1
+                if Collider.calls == 2:
+                    holder["data"].clear()
+                return False
+        holder = {}
+        def loads(raw):
+            data = {"timestamp": "2026-11-22T04:00:00.123Z", "x": 1}
+            data[Collider()] = "".join(["v", "w"])
+            holder["data"] = data
+            return data
+        validate = mod.line_validator(loads, lambda data: "handed on", lambda raw: "bad JSON")
+        assert validate(b"x") == "handed on"
+        """
+    )
+    assert child.returncode == 0, child.stderr
+
+
+def test_a_validator_in_a_reference_cycle_is_collected() -> None:
+    assert speedups is not None
+
+    def make_cycle() -> weakref.ref[object]:
+        box: list[object] = []
+
+        def fallback(raw: bytes) -> object:  # refers to the validator through `box`
+            return box and validate_line_python(raw)
+
+        box.append(speedups.line_validator(orjson.loads, validate_data, fallback))
+        return weakref.ref(fallback)
+
+    fallback = make_cycle()
+    gc.collect()
+    assert fallback() is None
+
+
+def test_errors_of_loads_and_fallback_propagate() -> None:
+    assert speedups is not None
+
+    def loads(raw: bytes) -> object:
+        raise TypeError("not parseable here")
+
+    def fallback(raw: bytes) -> object:
+        raise RuntimeError("fallback failed")
+
+    with pytest.raises(TypeError):
+        speedups.line_validator(loads, validate_data, validate_line_python)(b"{}")
+    with pytest.raises(MemoryError):
+        speedups.line_validator(
+            lambda raw: (_ for _ in ()).throw(MemoryError()), validate_data, fallback
+        )(b"{}")
+    with pytest.raises(RuntimeError):
+        speedups.line_validator(orjson.loads, validate_data, fallback)(b"not json")
+    with pytest.raises(RuntimeError):
+        speedups.line_validator(orjson.loads, fallback, fallback)(b"[1]")

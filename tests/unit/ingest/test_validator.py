@@ -115,6 +115,13 @@ def test_epoch_milliseconds_match_the_normalized_timestamp() -> None:
         ("2026-11-22X04:00:00", "not ISO 8601"),  # 3.11 would take any separator
         ("", "not ISO 8601"),
         ("0001-01-01T00:00:00+01:00", "not ISO 8601"),  # overflows when moved to UTC
+        # Offsets out of range (Python 3.11-3.13's fromisoformat alone takes these).
+        ("2026-11-22T04:00:00+00:99", "not ISO 8601"),
+        ("2026-11-22T04:00:00.123-09:61", "not ISO 8601"),
+        ("2026-11-22T04:00:00+0260", "not ISO 8601"),
+        ("2026-11-22T04:00:00+02:00:75", "not ISO 8601"),
+        ("20261122T040000-0599", "not ISO 8601"),
+        ("2026-11-22T04:00:00+²²:00", "not ISO 8601"),  # a digit int() refuses
     ],
 )
 def test_invalid_timestamps(timestamp: str, reason_part: str) -> None:

@@ -33,6 +33,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from itertools import filterfalse
 from typing import Any
 
 import orjson
@@ -68,6 +69,7 @@ _KNOWN_KEYS = frozenset(
     (*_STRING_KEYS, "timestamp", "http_status", "response_time_ms", "error_code")
 )
 _only_known_keys = _KNOWN_KEYS.issuperset
+_is_known_key = _KNOWN_KEYS.__contains__
 # Attribute values that can never be unstorable (no nesting, no float): checked in one C call.
 _only_scalars = frozenset((str, int, bool, type(None))).issuperset
 
@@ -81,17 +83,11 @@ Result = tuple[Entry, None] | tuple[None, str]
 
 
 def validate_line_python(raw: bytes) -> Result:
-    """Parse and validate one line (without its line break): the rules' reference.
+    """Parse and validate one line (without its line break), in Python: the rules' reference.
 
     `validate_line` is this function, or, where the C fast path is built, a C callable that
-    decides ordinary lines itself with the same result and hands every other line to this one.
-
-    Written for speed (it runs once per line of every upload; `bench/validation.py` measures
-    it): one combined type check lets ordinary lines through, the parsed dict itself becomes the
-    entry, the common timestamp shapes are read from a per-minute cache, and ordinary attributes
-    are cleared in one C call. Anything unusual goes to `_explain`, which applies the same rules
-    one by one and names the first one broken. Every Python operation counts here (each costs a
-    sizeable share of orjson's parse): measure with the benchmark before adding one.
+    decides ordinary lines itself with the same result and hands every other line to this one
+    (or, once parsed, to `validate_data`).
 
     Args:
         raw: the line's bytes; blank lines are the caller's to skip.
@@ -103,6 +99,20 @@ def validate_line_python(raw: bytes) -> Result:
         data = _loads(raw)
     except _JSONDecodeError as error:
         return _not_json(error)
+    return validate_data(data)
+
+
+def validate_data(data: Any) -> Result:
+    """Validate a parsed line (orjson's result); the dict itself becomes the entry.
+
+    Written for speed (it runs once per line of every upload where the C fast path is not
+    built; `bench/validation.py` measures it): one combined type check lets ordinary lines
+    through, the common timestamp shapes are read from a per-minute cache, and ordinary
+    attributes are cleared in one C call. Anything unusual goes to `_explain`, which applies the
+    same rules one by one and names the first one broken. Every Python operation counts here
+    (each costs a sizeable share of orjson's parse): measure with the benchmark before adding
+    one.
+    """
     if type(data) is not dict:
         return None, f"not a JSON object (found {_json_type(data)})"
     timestamp = data.get("timestamp")
@@ -131,7 +141,7 @@ def validate_line_python(raw: bytes) -> Result:
     if not _only_known_keys(data):
         attributes = {}
         pop = data.pop
-        for key in data.keys() - _KNOWN_KEYS:
+        for key in _unknown_keys(data):  # in input order: the first bad one is named
             attributes[key] = pop(key)
     # Lines of one file share their minute and their zone: look those up, copy the seconds
     # (an offset is whole minutes here, so they are the same in UTC). See `_learn`.
@@ -170,9 +180,14 @@ def validate_line_python(raw: bytes) -> Result:
 validate_line: Callable[[bytes], Result] = (
     validate_line_python
     if speedups is None
-    else speedups.line_validator(_loads, validate_line_python)
+    else speedups.line_validator(_loads, validate_data, validate_line_python)
 )
 """Parse and validate one line (without its line break): `(entry, None)` or `(None, reason)`."""
+
+
+def _unknown_keys(data: dict[str, Any]) -> list[str]:
+    """The keys that are not the contract's fields, in input order (one C-level pass)."""
+    return [*filterfalse(_is_known_key, data)]
 
 
 def _not_json(error: ValueError) -> tuple[None, str]:
@@ -201,7 +216,7 @@ def _unstorable_values(attributes: dict[str, Any]) -> str | None:
 
 def _explain(data: dict[str, Any]) -> Result:
     """The complete check, with the exact reason: for lines the fast path did not accept."""
-    extra = data.keys() - _KNOWN_KEYS
+    extra = _unknown_keys(data)
     attributes = {key: data.pop(key) for key in extra} if extra else None
     if None in data.values():  # a known optional field set to null counts as absent
         for key in [key for key, value in data.items() if value is None]:
@@ -247,7 +262,7 @@ def _explain(data: dict[str, Any]) -> Result:
 
 def parse_timestamp(value: str) -> datetime | None:
     """Return the instant `value` names, in UTC, or None when it is not a valid timestamp."""
-    if not _has_time(value):
+    if not _has_time(value) or not _offset_in_range(value):
         return None
     try:
         parsed = datetime.fromisoformat(value)
@@ -261,6 +276,8 @@ def _timestamp(value: str) -> tuple[str, int] | str:
     if not _has_time(value):
         if len(value) == 10 or (len(value) == 8 and value.isdigit()):
             return f"timestamp must include a time of day: {value!r}"
+        return f"timestamp is not ISO 8601: {_clip(value)!r}"
+    if not _offset_in_range(value):
         return f"timestamp is not ISO 8601: {_clip(value)!r}"
     try:
         parsed = _fromisoformat(value)
@@ -317,6 +334,24 @@ def _has_time(value: str) -> bool:
     # Python 3.11's fromisoformat takes any separator and date-only strings; the contract wants
     # a date and a time: `YYYY-MM-DDThh...` (or a space), `YYYY-Www-DThh...`, or `YYYYMMDDThh...`.
     return value[10:11] in ("T", "t", " ") or (value[8:9] in ("T", "t") and value[:8].isdigit())
+
+
+def _offset_in_range(value: str) -> bool:
+    """Whether the zone offset, if any, names hours ≤ 23 and minutes and seconds ≤ 59.
+
+    Python 3.11–3.13's fromisoformat also takes "+00:99" (as +01:39) and newer ones refuse it:
+    the contract refuses it everywhere (and the C fast path with it).
+    """
+    time = value[11:] if value[10:11] in ("T", "t", " ") else value[9:]
+    sign = max(time.rfind("+"), time.rfind("-"))
+    if sign < 0:
+        return True
+    zone = time[sign + 1 :].replace(":", "")
+    fields = [zone[:2], zone[2:4], zone[4:6]]
+    limits = (23, 59, 59)
+    return not any(
+        field.isdecimal() and int(field) > limit for field, limit in zip(fields, limits, strict=True)
+    )
 
 
 def _storable(value: float) -> bool:
