@@ -350,7 +350,8 @@ def _offset_in_range(value: str) -> bool:
     fields = [zone[:2], zone[2:4], zone[4:6]]
     limits = (23, 59, 59)
     return not any(
-        field.isdecimal() and int(field) > limit for field, limit in zip(fields, limits, strict=True)
+        field.isdecimal() and int(field) > limit
+        for field, limit in zip(fields, limits, strict=True)
     )
 
 
