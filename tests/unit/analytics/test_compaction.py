@@ -254,6 +254,14 @@ def test_a_job_merged_in_many_passes_answers_as_its_entries(aws, data, monkeypat
         return segments(self, owner, job_id, part, bounds)
 
     monkeypatch.setattr(AggregateStore, "_segments", counted)
+    hint_reads: list[int] = []
+    hints = AggregateStore._hints
+
+    def counted_hints(self, owner, job_id, last_line):
+        hint_reads.append(last_line)
+        return hints(self, owner, job_id, last_line)
+
+    monkeypatch.setattr(AggregateStore, "_hints", counted_hints)
     job = create_job(aws, data)
     service = ingest_service(ingest_checkpoint_lines=200, ingest_compact_max_passes=100)
     assert service.run(OWNER, job.job_id, plenty) == "completed"
@@ -261,6 +269,7 @@ def test_a_job_merged_in_many_passes_answers_as_its_entries(aws, data, monkeypat
     assert set(_compacted(aws, job.job_id)) == set(PARTS)
     assert reads.count("R") == reads.count("E") == reads.count("C") == -(-valid // 100)
     assert reads.count("A") == 1
+    assert len(hint_reads) == 1  # the manifests, once for the four parts
     with monkeypatch.context() as patched:
         _no_segments(patched)
         compacted = answers(job.job_id)

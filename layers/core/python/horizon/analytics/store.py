@@ -130,9 +130,7 @@ class AggregateStore:
                 "valid": {"N": str(segment.valid)},
                 "format": {"N": SEGMENT_FORMAT},
             }
-            blob = orjson.dumps(segment.parts[part])
-            if part not in UNCOMPRESSED_PARTS:
-                blob = zlib.compress(blob, 1)
+            blob = _encode(part, segment.parts[part])
             if len(blob) > MAX_BLOB_BYTES:
                 item["overflow"] = {"BOOL": True}  # readers fall back to the entries
             else:
@@ -156,10 +154,17 @@ class AggregateStore:
         Raises:
             DependencyError: DynamoDB failed.
         """
-        return [part for part in PARTS if self._compact_part(owner, job_id, part, last_line, valid)]
+        hints = self._hints(owner, job_id, last_line)  # the same manifests for every part
+        return [
+            part
+            for part in PARTS
+            if self._compact_part(owner, job_id, part, last_line, valid, hints)
+        ]
 
-    def _compact_part(self, owner: str, job_id: str, part: str, last_line: int, valid: int) -> bool:
-        bounds = self._find_chain(owner, job_id, part, last_line, valid, with_data=False)
+    def _compact_part(
+        self, owner: str, job_id: str, part: str, last_line: int, valid: int, hints: list[int]
+    ) -> bool:
+        bounds = self._find_chain(owner, job_id, part, last_line, valid, False, hints)
         if bounds is None:
             return False
         segments = partial(self._segments, owner, job_id, part, bounds)
@@ -268,17 +273,25 @@ class AggregateStore:
         return [merge_payloads(part, (_decode(part, item["blob"]["B"]) for item in found))]
 
     def _find_chain(
-        self, owner: str, job_id: str, part: str, last_line: int, valid: int, with_data: bool
+        self,
+        owner: str,
+        job_id: str,
+        part: str,
+        last_line: int,
+        valid: int,
+        with_data: bool,
+        hints: list[int] | None = None,
     ) -> list[dict[str, Any]] | None:
         """The items of the part's committed chain, in line order, or None if it fails.
 
-        Tries the manifests' hints, then every manifest, then the part's whole partition.
-        Without data, the items carry only their bounds and counts (for a compaction, which
-        then fetches the data a few segments at a time).
+        Tries the manifests' hints (read here unless given), then every manifest, then the
+        part's whole partition. Without data, the items carry only their bounds and counts
+        (for a compaction, which then fetches the data a few segments at a time).
         """
         if last_line == 0:
             return []
-        hints = self._hints(owner, job_id, last_line)
+        if hints is None:
+            hints = self._hints(owner, job_id, last_line)
         items = self._get_items(owner, job_id, part, hints, with_data)
         found = _chain(items, last_line, valid, with_data)
         if found is None:
@@ -325,16 +338,7 @@ class AggregateStore:
         self, owner: str, job_id: str, part: str, start: int, stop: int
     ) -> dict[int, dict[str, Any]] | None:
         """Compacted chunks start..stop-1 that exist, by index (None if keys stayed unread)."""
-        pk = _pk(owner, job_id, COMPACTED + part)
-        keys = [{"pk": {"S": pk}, "line": {"N": str(i)}} for i in range(start, stop)]
-        items = batch_get(
-            self.client,
-            self._table,
-            {"Keys": keys, "ConsistentRead": True},
-            "read log aggregates",
-            self._sleep,
-        )
-        return None if items is None else {int(item["line"]["N"]): item for item in items}
+        return self._batch_get(_pk(owner, job_id, COMPACTED + part), list(range(start, stop)), {})
 
     def _hints(self, owner: str, job_id: str, last_line: int) -> list[int]:
         """Segment starts from the manifests of consecutive runs, from line 0 on."""
@@ -357,16 +361,25 @@ class AggregateStore:
     def _get_items(
         self, owner: str, job_id: str, part: str, starts: list[int], with_data: bool = True
     ) -> dict[int, dict[str, Any]]:
+        """The part's segment items that exist at these starts, by start. Keys left
+        unprocessed are simply missing: the chain then fails its check."""
         pk = _pk(owner, job_id, part)
         found: dict[int, dict[str, Any]] = {}
         unique = sorted(set(starts))
         for index in range(0, len(unique), BATCH_GET_MAX):
-            keys = [{"pk": {"S": pk}, "line": {"N": str(s)}} for s in unique[index : index + 100]]
-            request = {"Keys": keys, "ConsistentRead": True, **_projection(with_data)}
-            items = batch_get(self.client, self._table, request, "read log aggregates", self._sleep)
-            # Keys left unprocessed are simply missing: the chain then fails its check.
-            found.update({int(item["line"]["N"]): item for item in items or []})
+            lines = unique[index : index + BATCH_GET_MAX]
+            found.update(self._batch_get(pk, lines, _projection(with_data)) or {})
         return found
+
+    def _batch_get(
+        self, pk: str, lines: list[int], projection: dict[str, Any]
+    ) -> dict[int, dict[str, Any]] | None:
+        """Items of partition `pk` at these sort keys (at most BATCH_GET_MAX) that exist, by
+        sort key; None if some keys stayed unread."""
+        keys = [{"pk": {"S": pk}, "line": {"N": str(line)}} for line in lines]
+        request = {"Keys": keys, "ConsistentRead": True, **projection}
+        items = batch_get(self.client, self._table, request, "read log aggregates", self._sleep)
+        return None if items is None else {int(item["line"]["N"]): item for item in items}
 
     def _query(self, pk: str, with_data: bool = True) -> list[dict[str, Any]]:
         request: dict[str, Any] = {
