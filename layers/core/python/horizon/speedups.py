@@ -15,7 +15,7 @@ try:
     import _horizon_speedups as speedups
 except ImportError:  # not built (no C compiler where the code was installed)
     speedups = None
-    # Said once per process: the same results, but a deploy missing it ingests ~1.6x slower.
+    # Said once per process: the same results, but a deploy missing it ingests ~1.7x slower.
     logging.getLogger(__name__).warning(
         "the ingest core's C fast path (_horizon_speedups) is not built: pure Python runs"
     )
