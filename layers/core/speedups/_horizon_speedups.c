@@ -27,6 +27,11 @@
 #include <stdint.h>
 #include <string.h>
 
+/* The source's fingerprint, set by build.py: `horizon.speedups` refuses a stale build. */
+#ifndef HORIZON_SPEEDUPS_SOURCE
+#define HORIZON_SPEEDUPS_SOURCE "unknown"
+#endif
+
 #define COUNT(array) ((int)(sizeof(array) / sizeof((array)[0])))
 
 /* DynamoDB numbers: magnitude in [1e-130, 9.99..e125], or zero. Exported, and compared with
@@ -533,7 +538,11 @@ static PyMethodDef methods[] = {
 };
 
 static struct PyModuleDef module_def = {
-    PyModuleDef_HEAD_INIT, "_horizon_speedups", "The ingest core's fast path, in C.", -1, methods,
+    .m_base = PyModuleDef_HEAD_INIT,
+    .m_name = "_horizon_speedups",
+    .m_doc = "The ingest core's fast path, in C.",
+    .m_size = -1,
+    .m_methods = methods,
 };
 
 static int add_float(PyObject *module, const char *name, double value) {
@@ -562,6 +571,7 @@ PyMODINIT_FUNC PyInit__horizon_speedups(void) {
     PyObject *module = PyModule_Create(&module_def);
     if (module == NULL) return NULL;
     if (PyModule_AddObjectRef(module, "KNOWN_KEYS", known_keys) < 0 ||
+        PyModule_AddStringConstant(module, "SOURCE_HASH", HORIZON_SPEEDUPS_SOURCE) < 0 ||
         add_float(module, "DYNAMO_MIN", DYNAMO_MIN) < 0 ||
         add_float(module, "DYNAMO_MAX", DYNAMO_MAX) < 0) {
         Py_DECREF(module);

@@ -13,6 +13,7 @@ the pure-Python validator runs, with the same results (`horizon.ingest.validator
 from __future__ import annotations
 
 import argparse
+import hashlib
 import subprocess
 import sys
 import sysconfig
@@ -20,7 +21,16 @@ from pathlib import Path
 
 SOURCE = Path(__file__).resolve().parent / "_horizon_speedups.c"
 MODULE_FILE = "_horizon_speedups.abi3.so"
-FLAGS = ["-O2", "-shared", "-fPIC", "-Wall", "-Werror", "-fvisibility=hidden"]
+FLAGS = ["-O2", "-shared", "-fPIC", "-Wall", "-fvisibility=hidden"]
+# Warnings are errors only with the pinned zig: a developer's newer cc with a new warning must
+# not leave them on the pure-Python path.
+CROSS_FLAGS = ["-Werror"]
+
+
+def source_hash(source: Path = SOURCE) -> str:
+    """The C source's fingerprint, compiled into the module as SOURCE_HASH: `horizon.speedups`
+    refuses a module built from another version of the source (a stale build)."""
+    return hashlib.sha256(source.read_bytes()).hexdigest()[:16]
 
 
 def compile_command(output: Path, target: str | None = None) -> list[str]:
@@ -34,8 +44,12 @@ def compile_command(output: Path, target: str | None = None) -> list[str]:
     # The stable ABI's declarations are the same on every 64-bit Linux: this Python's headers
     # serve a cross build too.
     include = sysconfig.get_paths()["include"]
-    compiler = [sys.executable, "-m", "ziglang", "cc", "-target", target] if target else ["cc"]
-    return [*compiler, *FLAGS, f"-I{include}", str(SOURCE), "-o", str(output)]
+    if target:
+        compiler = [sys.executable, "-m", "ziglang", "cc", "-target", target, *CROSS_FLAGS]
+    else:
+        compiler = ["cc"]
+    version = f'-DHORIZON_SPEEDUPS_SOURCE="{source_hash()}"'
+    return [*compiler, *FLAGS, version, f"-I{include}", str(SOURCE), "-o", str(output)]
 
 
 def build(out_dir: Path, target: str | None = None) -> Path:
@@ -43,10 +57,16 @@ def build(out_dir: Path, target: str | None = None) -> Path:
 
     Raises:
         subprocess.CalledProcessError: the compiler failed.
-        FileNotFoundError: there is no compiler (`cc`, or zig for a cross build).
+        FileNotFoundError: there is no compiler (`cc`, or zig for a cross build), or no
+            Python headers (Debian: the python3-dev package).
     """
     out_dir.mkdir(parents=True, exist_ok=True)
     output = out_dir / MODULE_FILE
+    # An earlier build must not outlive a failed one: Python would import the stale module.
+    output.unlink(missing_ok=True)
+    headers = Path(sysconfig.get_paths()["include"]) / "Python.h"
+    if not headers.is_file():
+        raise FileNotFoundError(f"Python's headers are missing ({headers}): install python3-dev")
     partial = output.with_suffix(".partial")
     try:
         subprocess.run(compile_command(partial, target), check=True)  # noqa: S603  # fixed argv
