@@ -55,8 +55,6 @@ MINUTE_MS = 60_000
 _BATCH = 256
 _get = dict.get
 _has = dict.__contains__
-# Pairs are read by position, which C-level passes do without a Python frame.
-Numbered = NumberedEntry
 _entries_of = itemgetter(1)
 
 
@@ -91,7 +89,7 @@ class SegmentAggregator:
         self._events: tuple[list[Any], list[int]] = ([], [])
         self._codes: tuple[list[Any], list[int]] = ([], [])
         self._anchors: list[list[Any]] = []
-        self._pending: list[Numbered] = []
+        self._pending: list[NumberedEntry] = []
 
     def add(self, line: int, entry: dict[str, Any]) -> None:
         """Account for one valid entry (as `validate_line` returned it) at line `line`."""
@@ -99,7 +97,7 @@ class SegmentAggregator:
         if len(self._pending) >= _BATCH:
             self._drain()
 
-    def add_all(self, numbered: Sequence[Numbered]) -> None:
+    def add_all(self, numbered: Sequence[NumberedEntry]) -> None:
         """Account for a batch of valid entries with their line numbers (the ingest's path)."""
         self._drain()
         self._reduce(numbered)
@@ -109,7 +107,7 @@ class SegmentAggregator:
             pending, self._pending = self._pending, []
             self._reduce(pending)
 
-    def _reduce(self, numbered: Sequence[Numbered]) -> None:
+    def _reduce(self, numbered: Sequence[NumberedEntry]) -> None:
         """Append a batch's columns: one C pass where the fast path is built, else a few
         C-level passes over its entries; either way no Python statement per entry."""
         if not numbered:
@@ -123,7 +121,7 @@ class SegmentAggregator:
         if has_anchors:
             self._add_anchors(numbered)
 
-    def _reduce_python(self, numbered: Sequence[Numbered]) -> bool:
+    def _reduce_python(self, numbered: Sequence[NumberedEntry]) -> bool:
         """What `add_columns` does, in C-level passes; returns whether an entry has a
         version_id (an anchor: rare, so one pass looks first)."""
         entries = list(map(_entries_of, numbered))
@@ -138,7 +136,7 @@ class SegmentAggregator:
         _keyed(entries, _ERROR_CODE, instants, self._codes)
         return any(map(_has, entries, _VERSION_ID))
 
-    def _add_anchors(self, numbered: Sequence[Numbered]) -> None:
+    def _add_anchors(self, numbered: Sequence[NumberedEntry]) -> None:
         versions = map(_get, map(_entries_of, numbered), _VERSION_ID)
         for line, entry in compress(numbered, map(is_not, versions, repeat(None))):
             fields = {name: entry[name] for name in ANCHOR_FIELDS if name in entry}
