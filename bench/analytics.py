@@ -33,7 +33,7 @@ import boto3
 import orjson
 from moto import mock_aws
 
-from bench.validation import plain_line
+from bench.validation import best_rate, plain_line
 from horizon.analytics import (
     AggregateStore,
     QueryBody,
@@ -132,7 +132,7 @@ def _core_rates(sample: list[bytes], rounds: int = 3) -> dict[str, Any]:
     shipped = _core_variants(sample, rounds, validate_line)
     with _pure_python_aggregator():
         python = _core_variants(sample, rounds, validate_line_python)
-    plain = _best_rate(sample, rounds, partial(_run_each, plain_line, sample))
+    plain = best_rate(len(sample), rounds, partial(_run_each, plain_line, sample))
     return {
         "c_fast_path": speedups is not None,
         **_core_figures(shipped, plain),
@@ -166,24 +166,15 @@ def _core_variants(
         return work
 
     return {
-        "validate": _best_rate(sample, rounds, partial(_run_each, validate, sample)),
-        "buffer": _best_rate(sample, rounds, buffered(aggregate=False)),
-        "fast": _best_rate(sample, rounds, buffered(aggregate=True)),
+        "validate": best_rate(len(sample), rounds, partial(_run_each, validate, sample)),
+        "buffer": best_rate(len(sample), rounds, buffered(aggregate=False)),
+        "fast": best_rate(len(sample), rounds, buffered(aggregate=True)),
     }
 
 
 def _run_each(check: Callable[[bytes], Any], sample: list[bytes]) -> None:
     for raw in sample:
         check(raw)
-
-
-def _best_rate(sample: list[bytes], rounds: int, work: Callable[[], None]) -> float:
-    best = float("inf")
-    for _ in range(rounds):
-        started = time.perf_counter()
-        work()
-        best = min(best, time.perf_counter() - started)
-    return len(sample) / best
 
 
 def _core_figures(rates: dict[str, float], plain: float) -> dict[str, Any]:
