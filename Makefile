@@ -16,7 +16,7 @@ export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION := 1
 export JSII_SILENCE_WARNING_UNTESTED_NODE_VERSION := 1
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 
-.PHONY: install system-packages up test lint unit integration infra synth bench deploy deploy-localstack deps-layer clean
+.PHONY: install system-packages up test lint unit integration infra synth bench deploy deploy-localstack deps-layer verify-arm64 clean
 
 $(STAMP): requirements.txt requirements-dev.txt constraints.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -63,6 +63,10 @@ infra: install
 # The Lambda dependencies layer, built without Docker: manylinux wheels for Lambda's platform.
 deps-layer: install
 	$(PY) -m infra.bundling build/deps-layer
+
+# The Lambda (ARM64) build of the ingest fast path, run under qemu and compared with the local one.
+verify-arm64: install
+	$(PY) -m infra.verify_arm64
 
 synth: deps-layer
 	$(PY) app.py
