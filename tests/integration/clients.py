@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+from collections.abc import Callable
 from typing import Any
 
 import httpx
@@ -67,28 +68,44 @@ def read_all(rest_url: str, job_id: str, kind: str, limit: int = 100) -> list[di
     raise AssertionError("pagination did not end")
 
 
-async def _watch(url: str, send: list[dict[str, Any]], timeout_s: float) -> list[dict[str, Any]]:
+def ends_the_watch(message: dict[str, Any]) -> bool:
+    """A finished job's progress message, or an error."""
+    return message.get("type") == "error" or (
+        message.get("type") == "progress" and message.get("status") in FINISHED
+    )
+
+
+def _until_the_end(received: list[dict[str, Any]]) -> bool:
+    return ends_the_watch(received[-1])
+
+
+async def _watch(
+    url: str,
+    send: list[dict[str, Any]],
+    timeout_s: float,
+    done: Callable[[list[dict[str, Any]]], bool],
+) -> list[dict[str, Any]]:
     received: list[dict[str, Any]] = []
     async with websockets.connect(url, open_timeout=10) as socket:
         for message in send:
             await socket.send(json.dumps(message))
         async with asyncio.timeout(timeout_s):
             async for frame in socket:
-                message = json.loads(frame)
-                received.append(message)
-                if message.get("type") == "error" or (
-                    message.get("type") == "progress" and message.get("status") in FINISHED
-                ):
+                received.append(json.loads(frame))
+                if done(received):
                     break
     return received
 
 
 def watch_job(
-    url: str, send: list[dict[str, Any]] | None = None, timeout_s: float = 60
+    url: str,
+    send: list[dict[str, Any]] | None = None,
+    timeout_s: float = 60,
+    done: Callable[[list[dict[str, Any]]], bool] = _until_the_end,
 ) -> list[dict[str, Any]]:
-    """Connect to `url`, send `send`, and collect messages until a finished progress message
-    or an error."""
-    return asyncio.run(_watch(url, send or [], timeout_s))
+    """Connect to `url`, send `send`, and collect messages until `done` says so (by default:
+    a finished progress message or an error)."""
+    return asyncio.run(_watch(url, send or [], timeout_s, done))
 
 
 def jsonl(lines: list[Any]) -> bytes:
