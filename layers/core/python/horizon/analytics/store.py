@@ -164,7 +164,7 @@ class AggregateStore:
     def _compact_part(
         self, owner: str, job_id: str, part: str, last_line: int, valid: int, hints: list[int]
     ) -> bool:
-        bounds = self._find_chain(owner, job_id, part, last_line, valid, False, hints)
+        bounds = self._find_chain(owner, job_id, part, last_line, valid, hints, with_data=False)
         if bounds is None:
             return False
         segments = partial(self._segments, owner, job_id, part, bounds)
@@ -267,7 +267,8 @@ class AggregateStore:
             blobs = self._compacted_blobs(owner, job_id, part, last_line, valid)
             if blobs is not None:
                 return [_decode(part, blob) for blob in blobs]
-        found = self._find_chain(owner, job_id, part, last_line, valid, with_data=True)
+        hints = self._hints(owner, job_id, last_line)
+        found = self._find_chain(owner, job_id, part, last_line, valid, hints, with_data=True)
         if found is None:
             return None
         return [merge_payloads(part, (_decode(part, item["blob"]["B"]) for item in found))]
@@ -279,19 +280,17 @@ class AggregateStore:
         part: str,
         last_line: int,
         valid: int,
+        hints: list[int],
         with_data: bool,
-        hints: list[int] | None = None,
     ) -> list[dict[str, Any]] | None:
         """The items of the part's committed chain, in line order, or None if it fails.
 
-        Tries the manifests' hints (read here unless given), then every manifest, then the
-        part's whole partition. Without data, the items carry only their bounds and counts
+        Tries the segment starts the manifests hint at (`_hints`), then every manifest, then
+        the part's whole partition. Without data, the items carry only their bounds and counts
         (for a compaction, which then fetches the data a few segments at a time).
         """
         if last_line == 0:
             return []
-        if hints is None:
-            hints = self._hints(owner, job_id, last_line)
         items = self._get_items(owner, job_id, part, hints, with_data)
         found = _chain(items, last_line, valid, with_data)
         if found is None:
