@@ -32,12 +32,16 @@ $(SPEEDUPS): layers/core/speedups/_horizon_speedups.c layers/core/speedups/build
 	$(PY) layers/core/speedups/build.py layers/core/python \
 		|| echo "warning: the C fast path could not be built; the ingest runs in pure Python"
 
+# $(call apt_install,command,package): install a Debian package when its command is missing,
+# refreshing the package lists once if the first try fails (a fresh container has none).
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+apt_install = command -v $(1) >/dev/null 2>&1 || $(SUDO) apt-get install -y -qq $(2) >/dev/null 2>&1 \
+	|| { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq $(2); }
+
 # bubblewrap gives each sandboxed run its own namespaces locally (sandbox_task/README.md).
 # Installed from Debian's packages when missing; without it the sandbox runs without them.
-SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 system-packages:
-	@command -v bwrap >/dev/null 2>&1 || $(SUDO) apt-get install -y -qq bubblewrap >/dev/null 2>&1 \
-		|| { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq bubblewrap; } \
+	@$(call apt_install,bwrap,bubblewrap) \
 		|| echo "warning: bubblewrap could not be installed; the sandbox runs without namespaces"
 
 up: install
@@ -66,6 +70,7 @@ deps-layer: install
 
 # The Lambda (ARM64) build of the ingest fast path, run under qemu and compared with the local one.
 verify-arm64: install
+	@$(call apt_install,qemu-aarch64-static,qemu-user-static)
 	$(PY) -m infra.verify_arm64
 
 synth: deps-layer

@@ -6,8 +6,8 @@
 2.17) on an x86_64 machine, where nothing can import it. This command runs it, without Docker
 or an ARM64 machine:
 
-1. `qemu-aarch64-static` (Debian's `qemu-user-static`, installed with apt-get when missing)
-   runs ARM64 programs on this machine;
+1. `qemu-aarch64-static` (Debian's `qemu-user-static`, which `make verify-arm64` installs
+   when missing, as `make install` does bubblewrap) runs ARM64 programs on this machine;
 2. Debian bookworm's ARM64 Python 3.11 is downloaded with apt-get into the work folder (a
    private apt state: no `dpkg --add-architecture`, nothing installed) and unpacked there once;
 3. the module is cross-built with `infra.bundling.build_speedups` into the work folder;
@@ -257,17 +257,6 @@ def summary(arm64: dict[str, Any], host: dict[str, Any], seconds: float) -> str:
 # -- the host's steps ------------------------------------------------------------------------------
 
 
-def sudo_prefix() -> list[str]:
-    """`sudo` unless already root, as the Makefile's system-packages step does."""
-    return [] if os.geteuid() == 0 else ["sudo"]
-
-
-def qemu_install_commands(sudo: Sequence[str]) -> list[list[str]]:
-    """The apt-get commands that install qemu: try, then refresh the lists and try again."""
-    install = [*sudo, "apt-get", "install", "-y", "-qq", QEMU_PACKAGE]
-    return [install, [*sudo, "apt-get", "update", "-qq"], install]
-
-
 def sources_list(keyring: Path | None) -> str:
     """apt's one-line sources for Debian bookworm's ARM64 packages."""
     options = "arch=arm64" + (f" signed-by={keyring}" if keyring else "")
@@ -344,21 +333,14 @@ def _run(command: Sequence[str], what: str, timeout: float, **options: Any) -> N
         )
 
 
-def ensure_qemu() -> str:
-    """Return the path of `qemu-aarch64-static`, installing `qemu-user-static` when missing."""
-    found = shutil.which(QEMU)
-    if found:
-        return found
-    install, update, retry = qemu_install_commands(sudo_prefix())
-    try:
-        _run(install, f"installing {QEMU_PACKAGE}", APT_TIMEOUT_SECONDS)
-    except VerifyError:
-        # Stale package lists (a fresh container has none): refresh, then try once more.
-        _run(update, "apt-get update", APT_TIMEOUT_SECONDS)
-        _run(retry, f"installing {QEMU_PACKAGE}", APT_TIMEOUT_SECONDS)
+def find_qemu() -> str:
+    """Return the path of `qemu-aarch64-static` (the Makefile installs it)."""
     found = shutil.which(QEMU)
     if not found:
-        raise VerifyError(f"{QEMU_PACKAGE} is installed but {QEMU} is not on PATH")
+        raise VerifyError(
+            f"{QEMU} is not installed: `make verify-arm64` installs {QEMU_PACKAGE} "
+            f"(or `apt-get install {QEMU_PACKAGE}`)"
+        )
     return found
 
 
@@ -416,7 +398,7 @@ def verify(workdir: Path) -> tuple[list[str], str]:
         raise VerifyError(
             f"the x86_64 build {HOST_MODULE_DIR / MODULE_FILE} is missing: run `make install`"
         )
-    qemu = ensure_qemu()
+    qemu = find_qemu()
     root = fetch_python(workdir)
     try:
         build_speedups(workdir / "module")

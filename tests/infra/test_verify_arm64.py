@@ -8,7 +8,6 @@ comparison gets two result files that differ in one line.
 from __future__ import annotations
 
 import json
-import os
 import platform
 import sys
 from pathlib import Path
@@ -26,7 +25,6 @@ from infra.verify_arm64 import (
     check_command,
     compare_results,
     guest_interpreter,
-    qemu_install_commands,
     run_check,
     run_side,
     sources_list,
@@ -121,20 +119,11 @@ def test_sources_list_names_bookworm_arm64_and_the_keyring() -> None:
     assert "signed-by" not in sources_list(None)
 
 
-@pytest.mark.parametrize(("sudo", "prefix"), [([], ["apt-get"]), (["sudo"], ["sudo", "apt-get"])])
-def test_qemu_is_installed_then_retried_after_an_update(sudo: list[str], prefix: list[str]) -> None:
-    install, update, retry = qemu_install_commands(sudo)
-
-    assert install == [*prefix, "install", "-y", "-qq", "qemu-user-static"]
-    assert update == [*prefix, "update", "-qq"]
-    assert retry == install
-
-
-def test_sudo_only_when_not_root(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(os, "geteuid", lambda: 1000)
-    assert verify_arm64.sudo_prefix() == ["sudo"]
-    monkeypatch.setattr(os, "geteuid", lambda: 0)
-    assert verify_arm64.sudo_prefix() == []
+def test_a_missing_qemu_names_the_package_and_the_make_target(monkeypatch) -> None:
+    monkeypatch.setattr(verify_arm64.shutil, "which", lambda name: None)
+    with pytest.raises(VerifyError, match="qemu-user-static") as failure:
+        verify_arm64.find_qemu()
+    assert "make verify-arm64" in str(failure.value)
 
 
 def test_the_guest_runs_this_same_script_under_qemu(tmp_path: Path) -> None:
