@@ -19,13 +19,20 @@ def _markdown(results: dict[str, Any]) -> str:
     out = ["# Ingest benchmarks", ""]
     validation = results.get("validation")
     if validation:
+        shipped = (
+            "orjson + the C fast path"
+            if validation["c_fast_path"]
+            else "the C fast path NOT built: pure Python"
+        )
         out += [
             "## (a) Parse and validate",
             "",
             "| approach | lines/s |",
             "|---|---|",
-            f"| horizon.ingest.validate_line as shipped ({'orjson + the C fast path' if validation['c_fast_path'] else 'the C fast path NOT built: pure Python'}) | {validation['fast_lines_per_s']:,} |",
-            f"| validate_line_python (orjson + hand-written checks in Python) | {validation['python_lines_per_s']:,} |",
+            f"| horizon.ingest.validate_line as shipped ({shipped}) "
+            f"| {validation['fast_lines_per_s']:,} |",
+            "| validate_line_python (orjson + hand-written checks in Python) "
+            f"| {validation['python_lines_per_s']:,} |",
             f"| json.loads + LogEntry.model_validate | {validation['plain_lines_per_s']:,} |",
             "",
             f"Ratio **{validation['ratio']}×** (goal ≥ {validation['goal_ratio']}×; pure Python "

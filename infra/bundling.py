@@ -34,7 +34,8 @@ class SpeedupsBuildError(RuntimeError):
     """The C fast path could not be cross-compiled for Lambda.
 
     The layer build stops rather than ship without it: the functions would still work, on the
-    pure-Python validator, but ingest would be ~1.7× slower with only a warning at import to say so.
+    pure-Python validator, but ingest would be ~1.7× slower, with only a warning at import to
+    say so.
     """
 
 

@@ -80,7 +80,8 @@ def prepare_child(plan: ChildPlan) -> NoReturn:
 
     Everything that does not depend on the run (the session, the uid, the scratch directory,
     the namespaces, the seccomp filter) is done before the run exists, so a run starts in a
-    child that is ready for it. A set-up failure is reported on the run's status pipe once a run comes.
+    child that is ready for it. A set-up failure is reported on the run's status pipe once a
+    run comes.
     """
     try:
         _detach(plan)
