@@ -119,7 +119,21 @@ EXECUTIONS = TableSpec(
     sort_key="sk",
     ttl_attribute="expires_at",
 )
-TABLES: tuple[TableSpec, ...] = (JOBS, ENTRIES, CONNECTIONS, TASKS, EXECUTIONS)
+# Idempotency-Key records of every capability, in Powertools' layout: id=`{operation}#{hash}`.
+IDEMPOTENCY = TableSpec(
+    key="idempotency", env="IDEMPOTENCY_TABLE", partition_key="id", ttl_attribute="expiration"
+)
+# Rate-limit counters (`horizon.ratelimit`): pk=`{subject}#{limit name}#{window start}`.
+LIMITS = TableSpec(key="limits", env="LIMITS_TABLE", partition_key="pk", ttl_attribute="expires_at")
+TABLES: tuple[TableSpec, ...] = (
+    JOBS,
+    ENTRIES,
+    CONNECTIONS,
+    TASKS,
+    EXECUTIONS,
+    IDEMPOTENCY,
+    LIMITS,
+)
 
 INGEST_FUNCTION_TIMEOUT_S = 300
 NOTIFY_FUNCTION_TIMEOUT_S = 10
@@ -196,6 +210,8 @@ API_FUNCTION = FunctionSpec(
         "uploads": "write",
         "executions": "read_write",
         "execute": "send",
+        "idempotency": "read_write",
+        "limits": "read_write",
     },
 )
 WEBSOCKET_FUNCTION = FunctionSpec(
