@@ -15,6 +15,7 @@ REQUIRED = {
     "WEBSOCKET_CALLBACK_URL": "http://127.0.0.1:8000",
     "IDEMPOTENCY_TABLE": "idempotency",
     "LIMITS_TABLE": "limits",
+    "KEYS_TABLE": "keys",
 }
 
 

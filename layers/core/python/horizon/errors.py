@@ -24,6 +24,11 @@ class PayloadTooLargeError(InvalidRequestError):
     """The payload exceeds what this path accepts."""
 
 
+class ForbiddenError(HorizonError):
+    """The caller is known but its role may not do this (a reader creating, a member
+    managing keys)."""
+
+
 class ConflictError(HorizonError):
     """The item changed under the caller (a conditional write failed)."""
 

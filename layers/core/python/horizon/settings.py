@@ -35,6 +35,7 @@ class Settings(BaseSettings):
     # Shared by every capability: Idempotency-Key records (Powertools) and rate-limit counters.
     idempotency_table: str = Field(alias="IDEMPOTENCY_TABLE")
     limits_table: str = Field(alias="LIMITS_TABLE")
+    keys_table: str = Field(alias="KEYS_TABLE")
 
     # Ingestion.
     # Uploads through the REST API travel base64-encoded inside Lambda's 6 MB synchronous
@@ -69,6 +70,26 @@ class Settings(BaseSettings):
     # falls back to the open single-tenant mode.
     api_tokens_secret_arn: str | None = Field(default=None, alias="API_TOKENS_SECRET_ARN")
     require_api_tokens: bool = Field(default=False, alias="REQUIRE_API_TOKENS")
+    # The tier of `API_TOKENS` / secret tokens: unlimited by default, as before keys existed.
+    api_tokens_tier: str = Field(
+        default="enterprise", alias="API_TOKENS_TIER", pattern="^(free|pro|enterprise)$"
+    )
+
+    # API keys (`horizon.identity`). The first admin key: HORIZON_ADMIN_KEY locally; in AWS a
+    # generated Secrets Manager secret ({"key": "..."}) named by HORIZON_ADMIN_KEY_SECRET_ARN.
+    # Either one means credentials are configured: every call then needs one.
+    horizon_admin_key: str | None = Field(default=None, alias="HORIZON_ADMIN_KEY", min_length=16)
+    horizon_admin_key_secret_arn: str | None = Field(
+        default=None, alias="HORIZON_ADMIN_KEY_SECRET_ARN"
+    )
+    # The tenant an admin key's own data calls run as.
+    admin_tenant: str = Field(default="admin", alias="HORIZON_ADMIN_TENANT")
+    # Tiers: requests per UTC day (enterprise: unlimited) and per second (the burst).
+    free_requests_per_day: int = Field(default=100, alias="FREE_REQUESTS_PER_DAY", gt=0)
+    pro_requests_per_day: int = Field(default=10_000, alias="PRO_REQUESTS_PER_DAY", gt=0)
+    free_burst_per_s: int = Field(default=50, alias="FREE_BURST_PER_S", gt=0)
+    pro_burst_per_s: int = Field(default=200, alias="PRO_BURST_PER_S", gt=0)
+    enterprise_burst_per_s: int = Field(default=1_000, alias="ENTERPRISE_BURST_PER_S", gt=0)
 
     def tokens(self) -> dict[str, str]:
         """Return the bearer token → tenant map parsed from `API_TOKENS`."""

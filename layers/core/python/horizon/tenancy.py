@@ -8,7 +8,6 @@ call is refused. With tokens, a missing or unknown token is refused.
 
 from __future__ import annotations
 
-import hmac
 import re
 import threading
 import time
@@ -22,7 +21,7 @@ from horizon.settings import get_settings
 
 # A rotated secret is picked up within this many seconds without a call per request.
 SECRET_CACHE_S = 300
-_secret_cache: dict[str, tuple[float, dict[str, str]]] = {}
+_secret_cache: dict[str, tuple[float, str]] = {}
 _secret_lock = threading.Lock()
 
 # Owners appear inside S3 keys and DynamoDB keys joined with "/" and "#": neither may occur.
@@ -49,36 +48,16 @@ def bearer_token(authorization: str | None) -> str | None:
 
 
 def resolve_owner(token: str | None) -> str:
-    """Return the owner that `token` stands for.
-
-    Args:
-        token: the bearer token presented, or None.
-
-    Returns:
-        The owner (tenant) name, safe for storage keys.
+    """Return the owner that `token` (an API key, an `API_TOKENS` token or the admin key)
+    stands for; the development tenant when no credential is configured.
 
     Raises:
-        UnauthorizedError: tokens are configured and `token` is missing or unknown.
-        ValueError: the configured owner is not safe for storage keys (a deployment error).
+        UnauthorizedError: credentials are configured and `token` is missing, unknown or
+            revoked.
     """
-    settings = get_settings()
-    tokens = configured_tokens()
-    if not tokens and settings.require_api_tokens:
-        raise UnauthorizedError("no API tokens are configured")
-    if not tokens:
-        owner = settings.default_owner
-    else:
-        owner = ""
-        if token:
-            # Compare against every token in constant time so timing reveals nothing.
-            for known, tenant in tokens.items():
-                if hmac.compare_digest(known.encode(), token.encode()):
-                    owner = tenant
-        if not owner:
-            raise UnauthorizedError("missing or invalid bearer token")
-    if not is_safe_owner(owner):
-        raise ValueError(f"configured owner {owner!r} is not safe for storage keys")
-    return owner
+    from horizon.identity.service import IdentityService  # late: identity uses this module
+
+    return IdentityService().authenticate(token).owner
 
 
 def configured_tokens() -> dict[str, str]:
@@ -95,18 +74,26 @@ def configured_tokens() -> dict[str, str]:
 
 
 def _secret_tokens(secret_arn: str) -> dict[str, str]:
+    return parse_token_secret(read_secret(secret_arn, "the API tokens"))
+
+
+def read_secret(secret_arn: str, what: str) -> str:
+    """Return a Secrets Manager secret's string, read at most every `SECRET_CACHE_S` seconds.
+
+    Raises:
+        DependencyError: the secret could not be read (`what` names it in the message).
+    """
     with _secret_lock:
         cached = _secret_cache.get(secret_arn)
         if cached and time.monotonic() - cached[0] < SECRET_CACHE_S:
-            return dict(cached[1])
+            return cached[1]
     try:
         raw = aws.client("secretsmanager").get_secret_value(SecretId=secret_arn)["SecretString"]
     except AWS_ERRORS as error:
-        raise DependencyError("could not read the API tokens") from error
-    tokens = parse_token_secret(raw)
+        raise DependencyError(f"could not read {what}") from error
     with _secret_lock:
-        _secret_cache[secret_arn] = (time.monotonic(), tokens)
-    return dict(tokens)
+        _secret_cache[secret_arn] = (time.monotonic(), raw)
+    return str(raw)
 
 
 def parse_token_secret(raw: str) -> dict[str, str]:

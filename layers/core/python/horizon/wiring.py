@@ -125,6 +125,8 @@ IDEMPOTENCY = TableSpec(
 )
 # Rate-limit counters (`horizon.ratelimit`): pk=`{subject}#{limit name}#{window start}`.
 LIMITS = TableSpec(key="limits", env="LIMITS_TABLE", partition_key="pk", ttl_attribute="expires_at")
+# API keys (`horizon.identity`): pk=key_id; a salted digest of the key, never the key.
+KEYS = TableSpec(key="keys", env="KEYS_TABLE", partition_key="pk")
 TABLES: tuple[TableSpec, ...] = (
     JOBS,
     ENTRIES,
@@ -133,6 +135,7 @@ TABLES: tuple[TableSpec, ...] = (
     EXECUTIONS,
     IDEMPOTENCY,
     LIMITS,
+    KEYS,
 )
 
 INGEST_FUNCTION_TIMEOUT_S = 300
@@ -212,6 +215,7 @@ API_FUNCTION = FunctionSpec(
         "execute": "send",
         "idempotency": "read_write",
         "limits": "read_write",
+        "keys": "read_write",
     },
 )
 WEBSOCKET_FUNCTION = FunctionSpec(
@@ -223,6 +227,7 @@ WEBSOCKET_FUNCTION = FunctionSpec(
     access={
         "connections": "read_write",
         "jobs": "read",
+        "keys": "read",
         "tasks": "read_write",
         "notify": "send",
         "websocket": "manage_connections",

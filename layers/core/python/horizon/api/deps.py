@@ -4,23 +4,70 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import Depends, Header
+from fastapi import Depends, Header, Request
 
 from horizon.entries import EntryStore
-from horizon.errors import InvalidRequestError
+from horizon.errors import ForbiddenError, InvalidRequestError
 from horizon.idempotency import MAX_KEY_LENGTH, is_valid_key
+from horizon.identity import Caller, IdentityService, Role
 from horizon.jobs import JobStore
-from horizon.tenancy import bearer_token, resolve_owner
+from horizon.tenancy import bearer_token
 from horizon.uploads import UploadService
 
+# POSTs that only read: a reader may ask questions of its logs.
+READ_ONLY_POSTS = frozenset({"/graphql", "/api/v1/query", "/api/v1/jobs/{job_id}/query"})
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+RATE_LIMIT_STATE = "rate_limit_headers"
 
-def current_owner(authorization: Annotated[str | None, Header()] = None) -> str:
-    """Resolve the caller's owner from `Authorization: Bearer <token>`.
+
+def current_caller(
+    request: Request,
+    authorization: Annotated[str | None, Header(include_in_schema=False)] = None,
+    api_key: Annotated[str | None, Header(alias="X-API-Key", include_in_schema=False)] = None,
+) -> Caller:
+    """Authenticate the request, check its role may do it, and count it against its tier.
+
+    The credential is `X-API-Key` or `Authorization: Bearer`. The limiter's usage is kept on
+    the request for `RateLimitHeadersMiddleware` to put on the answer, whatever it is.
 
     Raises:
-        UnauthorizedError: tokens are configured and the token is missing or unknown (401).
+        UnauthorizedError: a credential is needed and missing, unknown or revoked (401).
+        ForbiddenError: a reader asked to create, change or run something (403).
+        LimitExceededError: over the tier's burst or daily quota (429).
     """
-    return resolve_owner(bearer_token(authorization))
+    service = IdentityService()
+    caller = service.authenticate(api_key or bearer_token(authorization))
+    if caller.role is Role.READER and not _reads_only(request):
+        raise ForbiddenError("this API key may only read (role reader)")
+    usage = service.count_request(caller)
+    setattr(request.state, RATE_LIMIT_STATE, usage.headers())
+    return caller
+
+
+def _reads_only(request: Request) -> bool:
+    if request.method in SAFE_METHODS:
+        return True
+    route = request.scope.get("route")
+    return request.method == "POST" and getattr(route, "path", None) in READ_ONLY_POSTS
+
+
+CurrentCaller = Annotated[Caller, Depends(current_caller)]
+
+
+def current_owner(caller: CurrentCaller) -> str:
+    """The tenant whose data the request sees."""
+    return caller.owner
+
+
+def admin_caller(caller: CurrentCaller) -> Caller:
+    """The caller, who must hold an admin key.
+
+    Raises:
+        ForbiddenError: the caller's role is not admin (403).
+    """
+    if caller.role is not Role.ADMIN:
+        raise ForbiddenError("this call needs an admin key")
+    return caller
 
 
 def idempotency_key(
@@ -60,6 +107,7 @@ def upload_service() -> UploadService:
 
 
 Owner = Annotated[str, Depends(current_owner)]
+Admin = Annotated[Caller, Depends(admin_caller)]
 IdempotencyKey = Annotated[str | None, Depends(idempotency_key)]
 Jobs = Annotated[JobStore, Depends(job_store)]
 Entries = Annotated[EntryStore, Depends(entry_store)]

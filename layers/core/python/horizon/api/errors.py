@@ -17,6 +17,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from horizon.errors import (
     ConflictError,
     DependencyError,
+    ForbiddenError,
     HorizonError,
     InvalidRequestError,
     NotFoundError,
@@ -31,6 +32,7 @@ logger = logging.getLogger(__name__)
 # Most specific first: UnsupportedMediaError and PayloadTooLargeError are InvalidRequestErrors.
 STATUS_BY_ERROR: tuple[tuple[type[HorizonError], int], ...] = (
     (UnauthorizedError, 401),
+    (ForbiddenError, 403),
     (NotFoundError, 404),
     (UnsupportedMediaError, 415),
     (PayloadTooLargeError, 413),

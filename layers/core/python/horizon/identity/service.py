@@ -1,0 +1,188 @@
+"""Who calls and how much they may: credentials → `Caller`, keys, tiers and their limits.
+
+One place resolves every credential, for the REST API and the WebSocket `$connect` alike:
+- an API key `hzn_<id>_<secret>` (`POST /api/v1/keys`), read by id on every call, so a
+  revoked key is refused from its next call on;
+- the admin key (`HORIZON_ADMIN_KEY`, or in AWS the generated secret of
+  `HORIZON_ADMIN_KEY_SECRET_ARN`), role admin, tenant `HORIZON_ADMIN_TENANT`;
+- a token of `API_TOKENS` or the tokens secret (today's tokens keep working): role member,
+  tier `API_TOKENS_TIER`.
+With none of those configured and `REQUIRE_API_TOKENS` unset (the local default), a call
+without a credential is the development tenant; once any is configured, every call needs one.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+
+import orjson
+
+from horizon.clock import now_iso
+from horizon.errors import DependencyError
+from horizon.identity import secrets
+from horizon.identity.models import Caller, KeyCreate, KeyCreated, KeyPage, KeyPublic, Role, Tier
+from horizon.identity.store import KeyStore
+from horizon.lazy import Collaborator
+from horizon.ratelimit import Limit, RateLimiter, Usage
+from horizon.settings import Settings, get_settings
+from horizon.tenancy import UnauthorizedError, configured_tokens, is_safe_owner, read_secret
+
+DAY_S = 86_400
+ADMIN_KEY_ID = "admin"
+DEVELOPMENT_KEY_ID = "dev"
+
+
+class IdentityService:
+    """Authenticates callers, counts their requests, and manages API keys.
+
+    Args:
+        store: the keys table; the shared one when omitted.
+        limiter: the rate limiter; the shared one when omitted.
+        settings: the process's settings when omitted.
+    """
+
+    store = Collaborator(KeyStore)
+    limiter = Collaborator(RateLimiter)
+
+    def __init__(
+        self,
+        store: KeyStore | None = None,
+        limiter: RateLimiter | None = None,
+        settings: Settings | None = None,
+    ) -> None:
+        self._store = store
+        self._limiter = limiter
+        self.settings = settings or get_settings()
+
+    # -- who calls ---------------------------------------------------------------------------
+
+    def authenticate(self, credential: str | None) -> Caller:
+        """Return the caller that `credential` stands for.
+
+        Raises:
+            UnauthorizedError: credentials are configured and this one is missing, unknown or
+                revoked.
+            DependencyError: the keys table or a secret could not be read.
+            ValueError: a configured tenant is not safe for storage keys (a deployment error).
+        """
+        if credential:
+            caller = self._by_key(credential) or self._by_admin_key(credential)
+            caller = caller or self._by_token(credential)
+            if caller is not None:
+                if not is_safe_owner(caller.owner):
+                    raise ValueError(f"tenant {caller.owner!r} is not safe for storage keys")
+                return caller
+            raise UnauthorizedError("invalid or revoked API key")
+        if self.credentials_configured():
+            raise UnauthorizedError("an API key is required (X-API-Key or Authorization: Bearer)")
+        return Caller(self.settings.default_owner, DEVELOPMENT_KEY_ID, Tier.ENTERPRISE, Role.ADMIN)
+
+    def credentials_configured(self) -> bool:
+        """Whether calls must carry a credential (any is configured, or CDK requires one)."""
+        settings = self.settings
+        return bool(
+            settings.require_api_tokens
+            or settings.horizon_admin_key
+            or settings.horizon_admin_key_secret_arn
+            or configured_tokens()
+        )
+
+    def _by_key(self, credential: str) -> Caller | None:
+        key_id = secrets.key_id_of(credential)
+        if key_id is None:
+            return None
+        record = self.store.get(key_id)
+        if record is None or record.get("revoked_at"):
+            return None
+        if not secrets.matches(credential, record["salt"], record["digest"]):
+            return None
+        return Caller(record["tenant"], key_id, Tier(record["tier"]), Role(record["role"]))
+
+    def _by_admin_key(self, credential: str) -> Caller | None:
+        admin_key = self._admin_key()
+        if admin_key and hmac.compare_digest(admin_key.encode(), credential.encode()):
+            return Caller(self.settings.admin_tenant, ADMIN_KEY_ID, Tier.ENTERPRISE, Role.ADMIN)
+        return None
+
+    def _admin_key(self) -> str | None:
+        if self.settings.horizon_admin_key:
+            return self.settings.horizon_admin_key
+        arn = self.settings.horizon_admin_key_secret_arn
+        if not arn:
+            return None
+        try:
+            key = orjson.loads(read_secret(arn, "the admin key"))["key"]
+        except (orjson.JSONDecodeError, KeyError, TypeError) as error:
+            raise DependencyError('the admin key secret must be {"key": "..."}') from error
+        return str(key) if key else None
+
+    def _by_token(self, credential: str) -> Caller | None:
+        owner = ""
+        # Compared with every token in constant time, so timing reveals none of them.
+        for known, tenant in configured_tokens().items():
+            if hmac.compare_digest(known.encode(), credential.encode()):
+                owner = tenant
+        if not owner:
+            return None
+        digest = hashlib.sha256(credential.encode()).hexdigest()[:16]
+        return Caller(owner, f"token-{digest}", Tier(self.settings.api_tokens_tier), Role.MEMBER)
+
+    # -- how much they may -------------------------------------------------------------------
+
+    def limits(self, tier: Tier) -> list[Limit]:
+        """The limits of a tier: a burst per second, and a daily quota except for enterprise."""
+        settings = self.settings
+        if tier is Tier.FREE:
+            return [
+                Limit("free tier burst", settings.free_burst_per_s, 1),
+                Limit("free tier daily quota", settings.free_requests_per_day, DAY_S),
+            ]
+        if tier is Tier.PRO:
+            return [
+                Limit("pro tier burst", settings.pro_burst_per_s, 1),
+                Limit("pro tier daily quota", settings.pro_requests_per_day, DAY_S),
+            ]
+        return [Limit("enterprise tier burst", settings.enterprise_burst_per_s, 1)]
+
+    def count_request(self, caller: Caller) -> Usage:
+        """Count one request of `caller` against its tier's limits.
+
+        Returns:
+            The most constraining usage, for the `X-RateLimit-*` headers.
+
+        Raises:
+            LimitExceededError: over a limit (429 with Retry-After).
+        """
+        return self.limiter.hit(f"key#{caller.key_id}", self.limits(caller.tier))
+
+    # -- keys --------------------------------------------------------------------------------
+
+    def create_key(self, body: KeyCreate) -> KeyCreated:
+        """Make a key; its secret is returned now and never again."""
+        key_id, key = secrets.new_key()
+        salt = secrets.new_salt()
+        public = KeyPublic(
+            key_id=key_id,
+            tenant=body.tenant,
+            tier=body.tier,
+            role=body.role,
+            name=body.name,
+            created_at=now_iso(),
+        )
+        self.store.put(
+            {**public.model_dump(mode="json"), "salt": salt, "digest": secrets.digest(key, salt)}
+        )
+        return KeyCreated(**public.model_dump(), key=key)
+
+    def list_keys(self, limit: int, cursor: str | None) -> KeyPage:
+        records, next_cursor = self.store.page(limit, cursor)
+        return KeyPage(keys=[_public(record) for record in records], next_cursor=next_cursor)
+
+    def revoke_key(self, key_id: str) -> KeyPublic:
+        """Revoke a key at once. Raises NotFoundError for an unknown id."""
+        return _public(self.store.revoke(key_id))
+
+
+def _public(record: dict[str, object]) -> KeyPublic:
+    return KeyPublic.model_validate({field: record.get(field) for field in KeyPublic.model_fields})
