@@ -114,11 +114,16 @@ class RateLimiter(Table):
             DependencyError: DynamoDB failed.
             ValueError: no limits were given.
         """
+        usages = self.hit_all(subject, limits)
+        return min(usages.values(), key=lambda usage: (usage.remaining, usage.reset_epoch_s))
+
+    def hit_all(self, subject: str, limits: Sequence[Limit]) -> dict[Limit, Usage]:
+        """Like `hit`, but return the usage of every limit (for callers that show one of them,
+        e.g. a daily quota rather than its burst)."""
         if not limits:
             raise ValueError("hit() needs at least one limit")
         now = self._clock()
-        usages = [self._count(subject, limit, now) for limit in sorted(limits, key=_window)]
-        return min(usages, key=lambda usage: (usage.remaining, usage.reset_epoch_s))
+        return {limit: self._count(subject, limit, now) for limit in sorted(limits, key=_window)}
 
     def _count(self, subject: str, limit: Limit, now: float) -> Usage:
         start = int(now // limit.window_s) * limit.window_s

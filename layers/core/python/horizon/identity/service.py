@@ -149,12 +149,15 @@ class IdentityService:
         """Count one request of `caller` against its tier's limits.
 
         Returns:
-            The most constraining usage, for the `X-RateLimit-*` headers.
+            The usage of the tier's longest limit (the daily quota; enterprise: the burst), for
+            the `X-RateLimit-*` headers: what a caller plans by. A refused burst tells about
+            itself (its 429 carries its own figures).
 
         Raises:
             LimitExceededError: over a limit (429 with Retry-After).
         """
-        return self.limiter.hit(f"key#{caller.key_id}", self.limits(caller.tier))
+        usages = self.limiter.hit_all(f"key#{caller.key_id}", self.limits(caller.tier))
+        return usages[max(usages, key=lambda limit: limit.window_s)]
 
     # -- keys --------------------------------------------------------------------------------
 

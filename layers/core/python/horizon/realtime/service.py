@@ -77,10 +77,15 @@ class WebSocketService(RealtimeService):
     def connect(self, request: ConnectRequest) -> int:
         """Accept or refuse a connection; returns the HTTP status for API Gateway.
 
-        200 accepted, 401 missing/unknown token, 400 malformed `job_id`. Raises
+        200 accepted, 401 missing/unknown credential (`X-API-Key`, `Authorization: Bearer` or
+        `?token=`: an API key, the admin key or an `API_TOKENS` token), 400 malformed `job_id`. Raises
         DependencyError when the table or queue fails (API Gateway then refuses with 500).
         """
-        token = bearer_token(request.headers.get("authorization")) or request.query.get("token")
+        token = (
+            request.headers.get("x-api-key")
+            or bearer_token(request.headers.get("authorization"))
+            or request.query.get("token")
+        )
         try:
             owner = resolve_owner(token)
         except UnauthorizedError:
