@@ -19,6 +19,7 @@ OUTPUT_WEBSOCKET_CALLBACK_URL = "WebSocketCallbackUrl"
 OUTPUT_ALARM_TOPIC_ARN = "AlarmTopicArn"
 OUTPUT_UPLOADS_BUCKET = "UploadsBucketName"
 OUTPUT_API_TOKENS_SECRET_ARN = "ApiTokensSecretArn"  # noqa: S105 - an output id
+OUTPUT_ADMIN_KEY_SECRET_ARN = "AdminKeySecretArn"  # noqa: S105 - an output id
 
 # The REST API's stage (the WebSocket stage is `wiring.WEBSOCKET_STAGE`).
 REST_STAGE = "prod"

@@ -166,6 +166,10 @@ class EventHorizonStack(Stack):
                 self.api_tokens.secret.secret_arn,
                 "Secret holding the API bearer tokens (read the generated one from here)",
             ),
+            names.OUTPUT_ADMIN_KEY_SECRET_ARN: (
+                self.api_tokens.admin_key_secret.secret_arn,
+                "Secret holding the first admin API key ({\"key\"}): it creates tenants' keys",
+            ),
             names.OUTPUT_UPLOADS_BUCKET: (
                 self.storage.buckets[wiring.UPLOADS.key].bucket_name,
                 "Bucket receiving uploaded log files",

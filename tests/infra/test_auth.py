@@ -6,17 +6,26 @@ from __future__ import annotations
 import pytest
 
 from horizon import wiring
-from infra.auth import REQUIRE_TOKENS_ENV, SECRET_ARN_ENV
+from infra.auth import ADMIN_KEY_SECRET_ARN_ENV, REQUIRE_TOKENS_ENV, SECRET_ARN_ENV
 from infra.stack import TOKEN_CHECKING_FUNCTIONS
 from tests.infra.lookup import environment, functions, get_att_id, of_type, policy_statements
 
 
-def test_a_generated_token_secret_exists(resources):
+def test_a_generated_token_secret_and_admin_key_exist(resources):
     secrets = of_type(resources, "AWS::SecretsManager::Secret")
-    assert len(secrets) == 1
-    generate = next(iter(secrets.values()))["GenerateSecretString"]
-    assert generate["GenerateStringKey"] == "token"
-    assert '"tenant"' in generate["SecretStringTemplate"]
+    assert len(secrets) == 2
+    generated = {
+        props["GenerateSecretString"]["GenerateStringKey"]: props["GenerateSecretString"]
+        for props in secrets.values()
+    }
+    assert set(generated) == {"token", "key"}
+    assert '"tenant"' in generated["token"]["SecretStringTemplate"]
+    assert generated["key"]["PasswordLength"] >= 32
+
+
+@pytest.mark.parametrize("spec", wiring.FUNCTIONS, ids=lambda spec: spec.key)
+def test_every_function_knows_the_admin_key_secret(resources, spec):
+    assert "Ref" in environment(resources, spec.key)[ADMIN_KEY_SECRET_ARN_ENV]
 
 
 @pytest.mark.parametrize("spec", wiring.FUNCTIONS, ids=lambda spec: spec.key)

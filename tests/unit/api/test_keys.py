@@ -172,3 +172,21 @@ def test_without_any_credential_configured_the_development_tenant_answers(client
     response = client.get("/api/v1/jobs")
     assert response.status_code == 200
     assert response.headers["X-RateLimit-Limit"] == "1000"
+
+
+def test_in_aws_the_admin_key_comes_from_its_generated_secret(client, aws, monkeypatch):
+    import boto3
+
+    from horizon import tenancy
+
+    secrets = boto3.client("secretsmanager", region_name="us-east-1")
+    arn = secrets.create_secret(Name="admin-key", SecretString='{"key": "from-the-secret-0123"}')[
+        "ARN"
+    ]
+    monkeypatch.setenv("HORIZON_ADMIN_KEY_SECRET_ARN", arn)
+    monkeypatch.setattr(tenancy, "_secret_cache", {})
+    reset_settings()
+    assert client.get("/api/v1/keys").status_code == 401
+    listed = client.get("/api/v1/keys", headers={"X-API-Key": "from-the-secret-0123"})
+    assert listed.status_code == 200
+    assert client.get("/api/v1/keys", headers={"X-API-Key": "wrong"}).status_code == 401
