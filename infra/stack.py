@@ -168,7 +168,7 @@ class EventHorizonStack(Stack):
             ),
             names.OUTPUT_ADMIN_KEY_SECRET_ARN: (
                 self.api_tokens.admin_key_secret.secret_arn,
-                "Secret holding the first admin API key ({\"key\"}): it creates tenants' keys",
+                'Secret holding the first admin API key ({"key"}): it creates tenants\' keys',
             ),
             names.OUTPUT_UPLOADS_BUCKET: (
                 self.storage.buckets[wiring.UPLOADS.key].bucket_name,
