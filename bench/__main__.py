@@ -81,6 +81,10 @@ def _markdown(results: dict[str, Any]) -> str:
         from bench.executions import markdown as executions_markdown
 
         out += executions_markdown(results["executions"])
+    if results.get("identity"):
+        from bench.identity import markdown as identity_markdown
+
+        out += identity_markdown(results["identity"])
     return "\n".join(out)
 
 
@@ -105,7 +109,9 @@ def _agent_markdown(agent: dict[str, Any]) -> list[str]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
-    parser.add_argument("--only", default="validation,memory,e2e,agent,analytics,executions")
+    parser.add_argument(
+        "--only", default="validation,memory,e2e,agent,analytics,executions,identity"
+    )
     parser.add_argument("--sizes", default="50,100")
     parser.add_argument("--lines", type=int, default=200_000)
     parser.add_argument("--e2e-lines", type=int, default=100_000)
@@ -150,6 +156,10 @@ def main(argv: list[str] | None = None) -> int:
 
         print("running (f) code execution…", file=sys.stderr, flush=True)
         results["executions"] = executions.run()
+    if "identity" in wanted:
+        from bench import identity
+
+        results["identity"] = identity.run()
     results["total_seconds"] = round(time.perf_counter() - started, 1)
     print(_markdown(results))
     print("```json")
