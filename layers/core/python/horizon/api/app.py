@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
-from horizon.api import errors
+from horizon.api import errors, openapi
 from horizon.api.metrics import MetricsMiddleware, Registry
 from horizon.api.ratelimit_headers import RateLimitHeadersMiddleware
 from horizon.api.routers import executions, files, graphql, jobs, keys, ops, query
@@ -33,6 +33,7 @@ def create_app() -> FastAPI:
     # add_middleware wraps: the last added runs first. Metrics see every response, including
     # the 500s the internal-error middleware writes.
     errors.install(app)
+    openapi.install(app)
     app.add_middleware(RateLimitHeadersMiddleware)
     app.add_middleware(StageRootPathMiddleware)
     app.add_middleware(MetricsMiddleware, registry=app.state.metrics)

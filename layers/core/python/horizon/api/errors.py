@@ -7,11 +7,14 @@ the log only. FastAPI's own validation errors keep their 422.
 
 from __future__ import annotations
 
+import json
 import logging
 import uuid
 
 from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse
+from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from horizon.errors import (
@@ -108,7 +111,17 @@ class InternalErrorMiddleware:
             await response(scope, receive, send)
 
 
+async def _validation_error(request: Request, error: Exception) -> Response:
+    """FastAPI's 422, written so that any input it echoes can be encoded: a JSON `\\ud800`
+    escape gives Python a lone surrogate, which UTF-8 cannot encode (FastAPI's own handler
+    then fails with a 500). ASCII-escaped JSON carries it as the client sent it."""
+    assert isinstance(error, RequestValidationError)
+    body = json.dumps({"detail": jsonable_encoder(error.errors())}, ensure_ascii=True)
+    return Response(body, status_code=422, media_type="application/json")
+
+
 def install(app: FastAPI) -> None:
     """Register the error mapping on `app`."""
     app.add_exception_handler(HorizonError, _horizon_error)
+    app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_middleware(InternalErrorMiddleware)

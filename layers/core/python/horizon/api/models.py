@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, Field
+from pydantic import AfterValidator, BaseModel, Field
 
 from horizon.jobs import JobPublic, JobStatus
 
@@ -28,8 +28,17 @@ class UploadAccepted(BaseModel):
     links: JobLinks
 
 
+def unicode_text(value: str) -> str:
+    """Refuse a lone surrogate (a JSON `\\ud800` escape): it cannot be stored as UTF-8."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError as error:
+        raise ValueError(f"not valid Unicode text (character {error.start})") from error
+    return value
+
+
 class PresignCreate(BaseModel):
-    file_name: str = Field(min_length=1, max_length=1024)
+    file_name: Annotated[str, AfterValidator(unicode_text)] = Field(min_length=1, max_length=1024)
     size_bytes: int | None = Field(default=None, description="Declared size; S3 enforces limits")
     content_type: str | None = Field(default=None, max_length=255)
 

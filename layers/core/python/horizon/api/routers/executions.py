@@ -9,6 +9,7 @@ from fastapi import APIRouter, Body, Depends, Response, status
 from fastapi.responses import JSONResponse
 
 from horizon.api.deps import Owner
+from horizon.api.openapi import error_responses
 from horizon.executions.models import (
     CodeSession,
     ExecuteBody,
@@ -37,7 +38,10 @@ sandbox). Statuses: QUEUED, RUNNING, COMPLETED (exit code 0), FAILED, TIMEOUT.""
 @router.post(
     "/execute",
     response_model=ExecutionPublic,
-    responses={202: {"model": ExecutionAccepted, "description": "Still running: poll it"}},
+    responses={
+        202: {"model": ExecutionAccepted, "description": "Still running: poll it"},
+        **error_responses(413),
+    },
     description=_LIMITS_DOC,
 )
 def execute(owner: Owner, service: Executions, body: ExecuteBody) -> ExecutionPublic | Response:
@@ -55,7 +59,12 @@ def get_execution(owner: Owner, service: Executions, execution_id: str) -> Execu
     return service.describe(owner, execution_id)
 
 
-@router.post("/code-sessions", status_code=status.HTTP_201_CREATED, response_model=CodeSession)
+@router.post(
+    "/code-sessions",
+    status_code=status.HTTP_201_CREATED,
+    response_model=CodeSession,
+    responses=error_responses(413),
+)
 def create_session(owner: Owner, service: Executions, body: SessionCreate) -> CodeSession:
     """Start a code session (status ACTIVE) with the given code or the language's template."""
     return service.create_session(owner, body)
@@ -66,7 +75,9 @@ def get_session(owner: Owner, service: Executions, session_id: str) -> CodeSessi
     return service.get_session(owner, session_id)
 
 
-@router.patch("/code-sessions/{session_id}", response_model=CodeSession)
+@router.patch(
+    "/code-sessions/{session_id}", response_model=CodeSession, responses=error_responses(409, 413)
+)
 def save_session(
     owner: Owner, service: Executions, session_id: str, body: SessionPatch
 ) -> CodeSession:
@@ -79,6 +90,7 @@ def save_session(
     "/code-sessions/{session_id}/run",
     status_code=status.HTTP_202_ACCEPTED,
     response_model=ExecutionAccepted,
+    responses=error_responses(413),
     description=_LIMITS_DOC,
 )
 def run_session(

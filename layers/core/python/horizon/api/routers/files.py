@@ -14,12 +14,18 @@ from horizon.api.models import (
     UploadAccepted,
     job_links,
 )
+from horizon.api.openapi import error_responses
 from horizon.settings import get_settings
 
 router = APIRouter(prefix="/api/v1/files", tags=["files"])
 
 
-@router.post("/upload", status_code=status.HTTP_202_ACCEPTED, response_model=UploadAccepted)
+@router.post(
+    "/upload",
+    status_code=status.HTTP_202_ACCEPTED,
+    response_model=UploadAccepted,
+    responses=error_responses(413, 415),
+)
 async def upload_file(
     owner: Owner, uploads: Uploads, file: Annotated[UploadFile, File()]
 ) -> UploadAccepted:
@@ -39,7 +45,12 @@ async def upload_file(
     )
 
 
-@router.post("", status_code=status.HTTP_201_CREATED, response_model=PresignCreated)
+@router.post(
+    "",
+    status_code=status.HTTP_201_CREATED,
+    response_model=PresignCreated,
+    responses=error_responses(413, 415),
+)
 def create_upload(owner: Owner, uploads: Uploads, request: PresignCreate) -> PresignCreated:
     """Create a job and a presigned POST for uploading a large file straight to S3.
 

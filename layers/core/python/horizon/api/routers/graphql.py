@@ -49,7 +49,34 @@ async def _answer(context: Context, payload: Any) -> JSONResponse:
     return JSONResponse(result)
 
 
-@router.post("/graphql")
+# A malformed request or document: GraphQL's own error shape, not `{"detail"}`.
+GRAPHQL_ERRORS: dict[int | str, dict[str, Any]] = {
+    400: {
+        "description": "Malformed request or GraphQL document",
+        "content": {
+            "application/json": {
+                "schema": {
+                    "type": "object",
+                    "required": ["data", "errors"],
+                    "properties": {
+                        "data": {"type": "null"},
+                        "errors": {
+                            "type": "array",
+                            "items": {
+                                "type": "object",
+                                "required": ["message"],
+                                "properties": {"message": {"type": "string"}},
+                            },
+                        },
+                    },
+                }
+            }
+        },
+    }
+}
+
+
+@router.post("/graphql", responses=GRAPHQL_ERRORS)
 async def graphql_post(
     request: Request, owner: Owner, jobs: Jobs, queries: Queries
 ) -> JSONResponse:
@@ -65,7 +92,7 @@ async def graphql_post(
     return await _answer(Context(owner=owner, jobs=jobs, queries=queries), payload)
 
 
-@router.get("/graphql")
+@router.get("/graphql", responses=GRAPHQL_ERRORS)
 async def graphql_get(
     owner: Owner,
     jobs: Jobs,
