@@ -6,6 +6,8 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, PlainTextResponse
 from starlette.concurrency import run_in_threadpool
 
+from horizon.api import platform_metrics
+from horizon.api.deps import Admin
 from horizon.api.health import check_dependencies
 from horizon.api.models import Health
 
@@ -24,7 +26,9 @@ async def health() -> JSONResponse:
 
 
 @router.get("/metrics", response_class=PlainTextResponse)
-def metrics(request: Request) -> PlainTextResponse:
-    """Prometheus text: request counts and latency seen by THIS instance since it started
-    (each Lambda execution environment keeps its own)."""
-    return PlainTextResponse(request.app.state.metrics.render(), media_type=PROMETHEUS_TEXT)
+def metrics(request: Request, admin: Admin) -> PlainTextResponse:
+    """Prometheus text (admin key): platform-wide figures from the stores — jobs and
+    executions by status, messages in each queue and DLQ (cached 30 s) — then the request
+    counts and latency seen by THIS instance since it started."""
+    text = platform_metrics.render() + request.app.state.metrics.render()
+    return PlainTextResponse(text, media_type=PROMETHEUS_TEXT)
