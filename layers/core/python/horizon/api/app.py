@@ -7,6 +7,7 @@ from fastapi import FastAPI
 from horizon.api import errors, openapi
 from horizon.api.metrics import MetricsMiddleware, Registry
 from horizon.api.ratelimit_headers import RateLimitHeadersMiddleware
+from horizon.api.request_log import RequestLogMiddleware
 from horizon.api.routers import executions, files, graphql, jobs, keys, ops, query
 from horizon.api.stage import StageRootPathMiddleware
 
@@ -37,4 +38,5 @@ def create_app() -> FastAPI:
     app.add_middleware(RateLimitHeadersMiddleware)
     app.add_middleware(StageRootPathMiddleware)
     app.add_middleware(MetricsMiddleware, registry=app.state.metrics)
+    app.add_middleware(RequestLogMiddleware)
     return app

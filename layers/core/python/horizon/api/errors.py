@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import logging
-import uuid
 
 from fastapi import FastAPI, Request
 from fastapi.encoders import jsonable_encoder
@@ -55,13 +54,10 @@ def status_for(error: HorizonError) -> int:
 
 
 def request_id(scope: Scope) -> str:
-    """The id to quote to support: Lambda's request id, API Gateway's, or a fresh one."""
-    context = scope.get("aws.context")
-    if context is not None and getattr(context, "aws_request_id", None):
-        return str(context.aws_request_id)
-    event = scope.get("aws.event") or {}
-    found = (event.get("requestContext") or {}).get("requestId")
-    return str(found) if found else str(uuid.uuid4())
+    """The id to quote to support: the request's correlation id (`X-Request-Id`)."""
+    from horizon.api.request_log import correlation_id  # late: request_log logs, errors maps
+
+    return correlation_id(scope)
 
 
 async def _horizon_error(request: Request, error: Exception) -> JSONResponse:
