@@ -13,6 +13,8 @@ REQUIRED = {
     "INGEST_QUEUE_URL": "http://q/ingest",
     "NOTIFY_QUEUE_URL": "http://q/notify",
     "WEBSOCKET_CALLBACK_URL": "http://127.0.0.1:8000",
+    "IDEMPOTENCY_TABLE": "idempotency",
+    "LIMITS_TABLE": "limits",
 }
 
 

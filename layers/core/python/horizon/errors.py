@@ -33,8 +33,14 @@ class DependencyError(HorizonError):
 
 
 class RateLimitedError(HorizonError):
-    """The caller is over a limit; the same request may succeed after `retry_after_s`."""
+    """The caller is over a limit; the same request may succeed after `retry_after_s`.
 
-    def __init__(self, message: str, retry_after_s: int = 1) -> None:
+    `headers` are more headers for the answer (the limiter's `X-RateLimit-*`).
+    """
+
+    def __init__(
+        self, message: str, retry_after_s: int = 1, headers: dict[str, str] | None = None
+    ) -> None:
         super().__init__(message)
         self.retry_after_s = retry_after_s
+        self.headers = dict(headers or {})

@@ -32,6 +32,9 @@ class Settings(BaseSettings):
     notify_queue_url: str = Field(alias="NOTIFY_QUEUE_URL")
     # The WebSocket API's @connections endpoint: https://{api}.execute-api.{region}.amazonaws.com/{stage}
     websocket_callback_url: str = Field(alias="WEBSOCKET_CALLBACK_URL")
+    # Shared by every capability: Idempotency-Key records (Powertools) and rate-limit counters.
+    idempotency_table: str = Field(alias="IDEMPOTENCY_TABLE")
+    limits_table: str = Field(alias="LIMITS_TABLE")
 
     # Ingestion.
     # Uploads through the REST API travel base64-encoded inside Lambda's 6 MB synchronous

@@ -122,9 +122,15 @@ EXECUTIONS = TableSpec(
     sort_key="sk",
     ttl_attribute="expires_at",
 )
+# Idempotency-Key records of every capability, in Powertools' layout: id=`{operation}#{hash}`.
+IDEMPOTENCY = TableSpec(
+    key="idempotency", env="IDEMPOTENCY_TABLE", partition_key="id", ttl_attribute="expiration"
+)
+# Rate-limit counters (`horizon.ratelimit`): pk=`{subject}#{limit name}#{window start}`.
+LIMITS = TableSpec(key="limits", env="LIMITS_TABLE", partition_key="pk", ttl_attribute="expires_at")
 # Batches: pk=`BATCH#{id}` holds the batch (sk=`META`: owner, counts, fan-out cursors) and its
-# tasks (sk=`TASK#{index:05d}`); pk=`OWNER#{owner}`, sk=`{created_at}#{id}` lists an owner's
-# batches newest last. See horizon.batches.store.
+# tasks (sk=`TASK#{index:05d}`); pk=`OWNER#{owner}`, sk=`BATCH#{created_at}#{id}` lists an
+# owner's batches. See horizon.batches.store.
 BATCHES = TableSpec(
     key="batches",
     env="BATCHES_TABLE",
@@ -132,7 +138,16 @@ BATCHES = TableSpec(
     sort_key="sk",
     ttl_attribute="expires_at",
 )
-TABLES: tuple[TableSpec, ...] = (JOBS, ENTRIES, CONNECTIONS, TASKS, EXECUTIONS, BATCHES)
+TABLES: tuple[TableSpec, ...] = (
+    JOBS,
+    ENTRIES,
+    CONNECTIONS,
+    TASKS,
+    EXECUTIONS,
+    IDEMPOTENCY,
+    LIMITS,
+    BATCHES,
+)
 
 INGEST_FUNCTION_TIMEOUT_S = 300
 NOTIFY_FUNCTION_TIMEOUT_S = 10
@@ -240,6 +255,8 @@ API_FUNCTION = FunctionSpec(
         "uploads": "write",
         "executions": "read_write",
         "execute": "send",
+        "idempotency": "read_write",
+        "limits": "read_write",
         "batches": "read_write",
         "batch_manifests": "write",
         "batch_fanout": "send",

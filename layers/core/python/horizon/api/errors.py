@@ -69,7 +69,7 @@ async def _horizon_error(request: Request, error: Exception) -> JSONResponse:
     if status == 401:
         headers = {"WWW-Authenticate": "Bearer"}
     elif isinstance(error, RateLimitedError):
-        headers = {"Retry-After": str(error.retry_after_s)}
+        headers = {**error.headers, "Retry-After": str(error.retry_after_s)}
     return JSONResponse({"detail": str(error)}, status_code=status, headers=headers)
 
 
