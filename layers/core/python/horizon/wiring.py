@@ -240,7 +240,9 @@ UPLOADS = BucketSpec(
     ),
 )
 # A batch's tasks as posted (one JSON object), read once by the fan-out Lambda.
-BATCH_MANIFESTS = BucketSpec(key="batch_manifests", env="BATCH_MANIFESTS_BUCKET", expire_after_days=7)
+BATCH_MANIFESTS = BucketSpec(
+    key="batch_manifests", env="BATCH_MANIFESTS_BUCKET", expire_after_days=7
+)
 BUCKETS: tuple[BucketSpec, ...] = (UPLOADS, BATCH_MANIFESTS)
 
 API_FUNCTION = FunctionSpec(

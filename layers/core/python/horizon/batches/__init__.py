@@ -5,8 +5,8 @@ fan-out creates the task records and messages (fanout); workers run each task on
 runner); the task queue's DLQ consumer ends the tasks workers gave up on (failures).
 """
 
-from horizon.batches.fanout import FanOut, FanOutOutcome
 from horizon.batches.failures import BatchTaskFailures, Settled
+from horizon.batches.fanout import FanOut, FanOutOutcome
 from horizon.batches.models import BatchStatus, TaskStatus
 from horizon.batches.service import BatchService
 from horizon.batches.store import BatchStore

@@ -41,7 +41,9 @@ class BatchTaskFailures:
     store = Collaborator(BatchStore)
     progress = Collaborator(BatchProgress)
 
-    def __init__(self, store: BatchStore | None = None, progress: BatchProgress | None = None):
+    def __init__(
+        self, store: BatchStore | None = None, progress: BatchProgress | None = None
+    ) -> None:
         self._store, self._progress = store, progress
 
     def handle(self, body: str) -> Settled:

@@ -85,7 +85,9 @@ class TaskRunner:
         planner: the planner; the offline planner in web-only mode when omitted.
     """
 
-    def __init__(self, settings: BatchSettings | None = None, planner: Planner | None = None):
+    def __init__(
+        self, settings: BatchSettings | None = None, planner: Planner | None = None
+    ) -> None:
         self.settings = settings or get_batch_settings()
         self.planner = planner or OfflinePlanner(
             ("--web-only", "--timeout", str(self.settings.fetch_timeout_s))

@@ -75,9 +75,7 @@ def _task(index: int, item: Any, settings: BatchSettings) -> TaskInput:
     if not item.strip():
         raise BatchInputError(f"task {index}: is empty")
     if len(item) > settings.max_task_chars:
-        raise BatchInputError(
-            f"task {index}: is longer than {settings.max_task_chars} characters"
-        )
+        raise BatchInputError(f"task {index}: is longer than {settings.max_task_chars} characters")
     if "\x00" in item:
         raise BatchInputError(f"task {index}: contains a NUL character")
     return TaskInput(task=item, client_ref=client_ref)
@@ -129,7 +127,9 @@ class BatchService:
         except AWS_ERRORS as error:
             raise DependencyError("could not queue the batch") from error
         return BatchAccepted(
-            batch_id=batch.batch_id, task_count=batch.task_count, status_url=status_url(batch.batch_id)
+            batch_id=batch.batch_id,
+            task_count=batch.task_count,
+            status_url=status_url(batch.batch_id),
         )
 
     def describe(
@@ -149,9 +149,7 @@ class BatchService:
         if not is_batch_id(batch_id):
             raise NotFoundError(f"batch {batch_id} not found")
         batch = self.store.get(batch_id, owner)
-        tasks, next_cursor = self.store.tasks(
-            batch_id, self._limit(limit), cursor, status
-        )
+        tasks, next_cursor = self.store.tasks(batch_id, self._limit(limit), cursor, status)
         return BatchPublic(
             batch_id=batch.batch_id,
             status=batch.status,

@@ -219,9 +219,9 @@ class BatchStore(Table):
         """Move the `enqueued` cursor forward to `end` (never back)."""
         try:
             self.client.update_item(
-                **self._meta_update(batch_id, "SET enqueued = :end", "enqueued < :end", {":end": end})[
-                    "Update"
-                ]
+                **self._meta_update(
+                    batch_id, "SET enqueued = :end", "enqueued < :end", {":end": end}
+                )["Update"]
             )
         except AWS_ERRORS as error:
             if error_code(error) != "ConditionalCheckFailedException":
