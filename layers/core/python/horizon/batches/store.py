@@ -338,6 +338,7 @@ class BatchStore(Table):
         assert status.finished
         values: dict[str, Any] = {":status": status.value, ":now": now_iso()}
         sets = ["#status = :status", "ended_at = :now"]
+        names: dict[str, str] = {}
         for name, value in (
             ("exit_code", exit_code),
             ("result", result),
@@ -346,9 +347,13 @@ class BatchStore(Table):
             ("error", error),
         ):
             if value is not None:
-                sets.append(f"{name} = :{name}")
+                # Names go through placeholders: `error` and `result` are reserved words.
+                sets.append(f"#{name} = :{name}")
+                names[f"#{name}"] = name
                 values[f":{name}"] = value
-        update = self._task_update(task, "SET " + ", ".join(sets) + " REMOVE lease_until", values)
+        update = self._task_update(
+            task, "SET " + ", ".join(sets) + " REMOVE lease_until", values, names
+        )
         counters = self._move(task, task.status, status, ended=1)
         try:
             self._transact("store the outcome", [update, counters])
@@ -392,7 +397,13 @@ class BatchStore(Table):
 
     # -- helpers --------------------------------------------------------------------------
 
-    def _task_update(self, task: TaskRecord, update: str, values: dict[str, Any]) -> dict[str, Any]:
+    def _task_update(
+        self,
+        task: TaskRecord,
+        update: str,
+        values: dict[str, Any],
+        names: dict[str, str] | None = None,
+    ) -> dict[str, Any]:
         """A transaction item updating the task, on the condition it is still as read."""
         return {
             "Update": {
@@ -400,7 +411,7 @@ class BatchStore(Table):
                 "Key": self._key(batch_pk(task.batch_id), task_sk(task.index)),
                 "UpdateExpression": update,
                 "ConditionExpression": "#status = :from AND attempts = :attempts",
-                "ExpressionAttributeNames": {"#status": "status"},
+                "ExpressionAttributeNames": {"#status": "status", **(names or {})},
                 "ExpressionAttributeValues": serialize(
                     {**values, ":from": task.status.value, ":attempts": task.attempts}
                 ),
