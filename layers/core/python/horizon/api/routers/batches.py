@@ -6,10 +6,10 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Depends, Query, Request, status
-from pydantic import BaseModel, TypeAdapter
+from pydantic import BaseModel
 
 from horizon.api.deps import IdempotencyKey, Owner
-from horizon.batches.models import BatchAccepted, BatchList, BatchPublic, TaskInput, TaskStatus
+from horizon.batches.models import BatchAccepted, BatchList, BatchPublic, TaskStatus
 from horizon.batches.service import BatchService
 from horizon.idempotency import run_once
 
@@ -30,10 +30,27 @@ class ErrorBody(BaseModel):
 
 
 # The body is validated by the service (messages naming the index, 413 by count), so FastAPI
-# takes it as any JSON; its schema is documented here.
-_BODY_SCHEMA = TypeAdapter(list[str | TaskInput]).json_schema(
-    ref_template="#/components/schemas/{model}"
-)
+# takes it as any JSON; its schema is documented here, inline (no component to resolve).
+_TASK_TEXT = {"type": "string", "minLength": 1, "maxLength": 4096}
+_BODY_SCHEMA: dict[str, Any] = {
+    "type": "array",
+    "minItems": 1,
+    "maxItems": 1000,
+    "items": {
+        "anyOf": [
+            _TASK_TEXT,
+            {
+                "type": "object",
+                "properties": {
+                    "task": _TASK_TEXT,
+                    "client_ref": {"type": ["string", "null"], "maxLength": 256},
+                },
+                "required": ["task"],
+                "additionalProperties": False,
+            },
+        ]
+    },
+}
 
 _ERRORS: dict[int | str, dict[str, Any]] = {
     401: {"model": ErrorBody, "description": "Missing or unknown token"},
