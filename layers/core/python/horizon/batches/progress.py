@@ -69,7 +69,8 @@ class BatchProgress:
         if completed:
             batch = self.store.get(batch_id)
         try:
-            if completed or self.store.claim_decile(batch_id, decile(batch)):
+            tenth = decile(batch)
+            if completed or (tenth > 0 and self.store.claim_decile(batch_id, tenth)):
                 self.publisher.publish_to(batch_topic(batch.owner, batch_id), batch_message(batch))
         except HorizonError as error:
             logger.warning("could not publish the progress of batch %s: %s", batch_id, error)
