@@ -22,6 +22,8 @@ from infra.grants import grant_access
 from infra.websocket_api import WebSocketEndpoint
 
 ROOT = Path(__file__).resolve().parent.parent
+# cdk.json / `-c` context: {"reservedConcurrency": {"batch_worker": 50}} overrides the wiring's.
+RESERVED_CONCURRENCY_CONTEXT = "reservedConcurrency"
 RUNTIME = lambda_.Runtime.PYTHON_3_14
 ARCHITECTURE = lambda_.Architecture.ARM_64
 # Caches and bytecode built on a developer's machine have no business in a Lambda asset.
@@ -138,10 +140,19 @@ class Functions(Construct):
             log_group=log_group,
             tracing=lambda_.Tracing.ACTIVE,
             environment=self._environment(spec),
+            reserved_concurrent_executions=self._reserved_concurrency(spec),
         )
         for key, access in spec.access.items():
             self._grant(function, key, access)
         return function
+
+    def _reserved_concurrency(self, spec: wiring.FunctionSpec) -> int | None:
+        """The spec's reserved concurrency, or the context's `reservedConcurrency[key]`
+        (0 or null there: none, for accounts whose concurrency quota is small)."""
+        overrides = self.node.try_get_context(RESERVED_CONCURRENCY_CONTEXT) or {}
+        if spec.key in overrides:
+            return int(overrides[spec.key]) or None
+        return spec.reserved_concurrency
 
     def _environment(self, spec: wiring.FunctionSpec) -> dict[str, str]:
         # Every resource variable, not only those of the access map: `horizon.settings`

@@ -108,6 +108,11 @@ class PollerConfig:
     queue_url: str
     queue_arn: str
     region: str
+    pollers: int | None = None  # consumer threads; the trigger's max_concurrency when None
+
+    @property
+    def count(self) -> int:
+        return self.pollers or self.trigger.max_concurrency
 
 
 class Poller:
@@ -211,7 +216,7 @@ class PollerGroup:
         self.pollers = [
             Poller(config, make_sqs(), invoke, self.stop_event, wait_time_s)
             for config in configs
-            for _ in range(config.trigger.max_concurrency)
+            for _ in range(config.count)
         ]
 
     def start(self) -> None:

@@ -20,6 +20,7 @@ import uvicorn
 
 from horizon import wiring
 from horizon.aws import reset_clients
+from horizon.batches.settings import reset_batch_settings
 from horizon.executions.settings import get_execution_settings, reset_execution_settings
 from horizon.settings import reset_settings
 from local.aws_plane import FAKE_CREDENTIALS, AwsPlane, start_aws_plane
@@ -37,6 +38,19 @@ from local.pollers import (
 log = logging.getLogger(__name__)
 
 _STARTUP_TIMEOUT_S = 30.0
+
+
+# How many local workers poll the batch task queue (the benchmark's scaling 1 → 2 → 4); the
+# wiring's max_concurrency when unset.
+LOCAL_BATCH_WORKERS_ENV = "LOCAL_BATCH_WORKERS"
+
+
+def _local_pollers(trigger: wiring.QueueTrigger) -> int | None:
+    if trigger.function == wiring.BATCH_WORKER_FUNCTION.key and os.environ.get(
+        LOCAL_BATCH_WORKERS_ENV
+    ):
+        return max(1, int(os.environ[LOCAL_BATCH_WORKERS_ENV]))
+    return None
 
 
 class LocalStack:
@@ -178,6 +192,7 @@ class LocalStack:
         self.env = env
         reset_settings()
         reset_execution_settings()
+        reset_batch_settings()
         reset_clients()
 
     def _start_gateway(self, sock: socket.socket) -> None:
@@ -212,6 +227,7 @@ class LocalStack:
                 queue_url=provisioned.queue_urls[trigger.queue],
                 queue_arn=provisioned.queue_arns[trigger.queue],
                 region=self.region,
+                pollers=_local_pollers(trigger),
             )
             for trigger in wiring.QUEUE_TRIGGERS
             if trigger.function in runtime.handlers
@@ -235,9 +251,8 @@ class LocalStack:
         reachable = self.plane.reachable() if self.plane else False
         alive = self.pollers.alive() if self.pollers else {}
         expected = {
-            t.queue: t.max_concurrency
-            for t in wiring.QUEUE_TRIGGERS
-            if self.pollers and any(p.config.trigger is t for p in self.pollers.pollers)
+            p.config.trigger.queue: p.config.count
+            for p in (self.pollers.pollers if self.pollers else [])
         }
         ok = reachable and all(alive.get(q, 0) == n for q, n in expected.items())
         sandbox_alive = self.sandbox_workers.alive() if self.sandbox_workers else 0
@@ -293,6 +308,7 @@ class LocalStack:
         self._saved_env = {}
         reset_settings()
         reset_execution_settings()
+        reset_batch_settings()
         reset_clients()
 
     def __enter__(self) -> LocalStack:

@@ -13,6 +13,7 @@ import pytest
 from moto import mock_aws
 
 from horizon.aws import reset_clients
+from horizon.batches.settings import reset_batch_settings
 from horizon.executions.settings import reset_execution_settings
 from horizon.jobs import Job, JobStore
 from horizon.settings import get_settings, reset_settings
@@ -59,10 +60,12 @@ def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[Aws]:
         monkeypatch.setenv("WEBSOCKET_CALLBACK_URL", PLACEHOLDER_CALLBACK)
         reset_settings()
         reset_execution_settings()
+        reset_batch_settings()
         reset_clients()
         yield Aws(provisioned=provisioned, **clients)
     reset_settings()
     reset_execution_settings()
+    reset_batch_settings()
     reset_clients()
 
 

@@ -60,6 +60,9 @@ class FunctionSpec:
     memory_mb: int
     # What the function may touch: resource key → access. CDK turns this into grants.
     access: dict[str, Access] = field(default_factory=dict)
+    # Lambda's reserved concurrency (None: the account's unreserved pool). CDK's context may
+    # override it per function (`reservedConcurrency`: {key: n}).
+    reserved_concurrency: int | None = None
 
     @property
     def module(self) -> str:
@@ -127,6 +130,16 @@ IDEMPOTENCY = TableSpec(
 LIMITS = TableSpec(key="limits", env="LIMITS_TABLE", partition_key="pk", ttl_attribute="expires_at")
 # API keys (`horizon.identity`): pk=key_id; a salted digest of the key, never the key.
 KEYS = TableSpec(key="keys", env="KEYS_TABLE", partition_key="pk")
+# Batches: pk=`BATCH#{id}` holds the batch (sk=`META`: owner, counts, fan-out cursors) and its
+# tasks (sk=`TASK#{index:05d}`); pk=`OWNER#{owner}`, sk=`BATCH#{created_at}#{id}` lists an
+# owner's batches. See horizon.batches.store.
+BATCHES = TableSpec(
+    key="batches",
+    env="BATCHES_TABLE",
+    partition_key="pk",
+    sort_key="sk",
+    ttl_attribute="expires_at",
+)
 TABLES: tuple[TableSpec, ...] = (
     JOBS,
     ENTRIES,
@@ -136,6 +149,7 @@ TABLES: tuple[TableSpec, ...] = (
     IDEMPOTENCY,
     LIMITS,
     KEYS,
+    BATCHES,
 )
 
 INGEST_FUNCTION_TIMEOUT_S = 300
@@ -171,7 +185,35 @@ EXECUTE_QUEUE = QueueSpec(
     max_receive_count=10,
     dlq_visibility_timeout_s=6 * EXECUTION_FAILURES_FUNCTION_TIMEOUT_S,
 )
-QUEUES: tuple[QueueSpec, ...] = (INGEST_QUEUE, NOTIFY_QUEUE, EXECUTE_QUEUE)
+BATCH_FANOUT_FUNCTION_TIMEOUT_S = 120
+# A worker invocation runs up to a batch of tasks one after the other, each within
+# BATCH_TASK_TIMEOUT_S (60 s) and the time left; tasks without time left go back at once.
+BATCH_WORKER_FUNCTION_TIMEOUT_S = 300
+BATCH_FAILURES_FUNCTION_TIMEOUT_S = 20
+# One message per batch: the fan-out Lambda turns the batch's manifest into task records and
+# task messages, resuming from the batch's cursors when a delivery died midway.
+BATCH_FANOUT_QUEUE = QueueSpec(
+    key="batch_fanout",
+    env="BATCH_FANOUT_QUEUE_URL",
+    visibility_timeout_s=6 * BATCH_FANOUT_FUNCTION_TIMEOUT_S,
+    max_receive_count=5,
+)
+# One message per task. A transient failure brings it back with backoff (the worker shortens
+# its visibility); after max_receive_count deliveries its DLQ consumer ends the task failed.
+BATCH_TASKS_QUEUE = QueueSpec(
+    key="batch_tasks",
+    env="BATCH_TASKS_QUEUE_URL",
+    visibility_timeout_s=6 * BATCH_WORKER_FUNCTION_TIMEOUT_S,
+    max_receive_count=4,
+    dlq_visibility_timeout_s=6 * BATCH_FAILURES_FUNCTION_TIMEOUT_S,
+)
+QUEUES: tuple[QueueSpec, ...] = (
+    INGEST_QUEUE,
+    NOTIFY_QUEUE,
+    EXECUTE_QUEUE,
+    BATCH_FANOUT_QUEUE,
+    BATCH_TASKS_QUEUE,
+)
 
 # Every work queue has a DLQ. A DLQ is a resource of its own under the key `<queue>_dlq`, so that
 # triggers and access maps can name it like any queue. It has no variable: its consumer gets its
@@ -190,6 +232,7 @@ def dead_lettered_queue(key: str) -> QueueSpec | None:
 
 
 EXECUTE_DLQ = dead_letter_key(EXECUTE_QUEUE.key)
+BATCH_TASKS_DLQ = dead_letter_key(BATCH_TASKS_QUEUE.key)
 
 UPLOADS_PREFIX = "uploads/"
 UPLOADS = BucketSpec(
@@ -199,7 +242,11 @@ UPLOADS = BucketSpec(
         BucketNotification(events=("s3:ObjectCreated:*",), prefix=UPLOADS_PREFIX, queue="ingest"),
     ),
 )
-BUCKETS: tuple[BucketSpec, ...] = (UPLOADS,)
+# A batch's tasks as posted (one JSON object), read once by the fan-out Lambda.
+BATCH_MANIFESTS = BucketSpec(
+    key="batch_manifests", env="BATCH_MANIFESTS_BUCKET", expire_after_days=7
+)
+BUCKETS: tuple[BucketSpec, ...] = (UPLOADS, BATCH_MANIFESTS)
 
 API_FUNCTION = FunctionSpec(
     key="api",
@@ -216,6 +263,9 @@ API_FUNCTION = FunctionSpec(
         "idempotency": "read_write",
         "limits": "read_write",
         "keys": "read_write",
+        "batches": "read_write",
+        "batch_manifests": "write",
+        "batch_fanout": "send",
     },
 )
 WEBSOCKET_FUNCTION = FunctionSpec(
@@ -231,6 +281,7 @@ WEBSOCKET_FUNCTION = FunctionSpec(
         "tasks": "read_write",
         "notify": "send",
         "websocket": "manage_connections",
+        "batches": "read",
     },
 )
 INGEST_FUNCTION = FunctionSpec(
@@ -271,12 +322,57 @@ EXECUTION_FAILURES_FUNCTION = FunctionSpec(
     memory_mb=256,
     access={"executions": "read_write", EXECUTE_DLQ: "consume"},
 )
+BATCH_FANOUT_FUNCTION = FunctionSpec(
+    key="batch_fanout",
+    handler="functions.batch_fanout.handler.handler",
+    description="Turns a posted batch into task records and task messages (resumable)",
+    timeout_s=BATCH_FANOUT_FUNCTION_TIMEOUT_S,
+    memory_mb=512,
+    access={
+        "batches": "read_write",
+        "batch_manifests": "read",
+        "batch_fanout": "consume",
+        "batch_tasks": "send",
+    },
+)
+# Runs batch tasks (the agent's offline planner, steps as subprocesses). A zip Lambda: the
+# Python runtime has /bin/sh but no git, so tasks that clone fail with a clear error.
+BATCH_WORKER_FUNCTION = FunctionSpec(
+    key="batch_worker",
+    handler="functions.batch_worker.handler.handler",
+    description="Runs one batch task per SQS message and stores its outcome",
+    timeout_s=BATCH_WORKER_FUNCTION_TIMEOUT_S,
+    memory_mb=1024,
+    access={
+        "batches": "read_write",
+        "batch_tasks": "consume",
+        "connections": "read_write",
+        "websocket": "manage_connections",
+    },
+    reserved_concurrency=20,
+)
+BATCH_FAILURES_FUNCTION = FunctionSpec(
+    key="batch_failures",
+    handler="functions.batch_failures.handler.handler",
+    description="Ends failed the batch tasks whose messages reached the task queue's DLQ",
+    timeout_s=BATCH_FAILURES_FUNCTION_TIMEOUT_S,
+    memory_mb=256,
+    access={
+        "batches": "read_write",
+        BATCH_TASKS_DLQ: "consume",
+        "connections": "read_write",
+        "websocket": "manage_connections",
+    },
+)
 FUNCTIONS: tuple[FunctionSpec, ...] = (
     API_FUNCTION,
     WEBSOCKET_FUNCTION,
     INGEST_FUNCTION,
     NOTIFY_FUNCTION,
     EXECUTION_FAILURES_FUNCTION,
+    BATCH_FANOUT_FUNCTION,
+    BATCH_WORKER_FUNCTION,
+    BATCH_FAILURES_FUNCTION,
 )
 
 QUEUE_TRIGGERS: tuple[QueueTrigger, ...] = (
@@ -286,6 +382,12 @@ QUEUE_TRIGGERS: tuple[QueueTrigger, ...] = (
     # Rare (a worker vanished on every delivery): Lambda's smallest concurrency is enough.
     QueueTrigger(
         queue=EXECUTE_DLQ, function="execution_failures", batch_size=10, max_concurrency=2
+    ),
+    QueueTrigger(queue="batch_fanout", function="batch_fanout", batch_size=1, max_concurrency=2),
+    # Locally, LOCAL_BATCH_WORKERS overrides the pollers' count (the benchmark's scaling).
+    QueueTrigger(queue="batch_tasks", function="batch_worker", batch_size=10, max_concurrency=10),
+    QueueTrigger(
+        queue=BATCH_TASKS_DLQ, function="batch_failures", batch_size=10, max_concurrency=2
     ),
 )
 

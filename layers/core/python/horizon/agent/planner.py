@@ -29,6 +29,8 @@ _URL = re.compile(r"(?:https?|file|git|ssh)://[^\s`'\"<>)]+|git@[\w.-]+:[^\s`'\"
 _QUOTED = re.compile(r"`([^`]+)`|\"([^\"]+)\"|'([^']+)'")
 _CLONE = re.compile(r"\bclone\b", re.IGNORECASE)
 _WORDS = re.compile(r"\bcount(?:ing)?\b.*\bwords?\b|\bwords?\b.*\bcount\b", re.IGNORECASE)
+# A quoted HTML tag ("the words in the `<body>` tag") names a part of a page, not a command.
+_HTML_TAG = re.compile(r"</?[A-Za-z][\w-]*\s*/?>")
 _RUN = re.compile(r"\b(?:run|execute|then)\b", re.IGNORECASE)
 SUPPORTED = (
     "clone a repository URL, run commands given in backticks or quotes, count the words "
@@ -53,8 +55,24 @@ def _strip_url_punctuation(url: str) -> str:
     return url.rstrip(".,;:!?")
 
 
+def urls_in(text: str) -> list[str]:
+    """Return the URLs (of any scheme the planner knows) a task's text names, in order."""
+    return [_strip_url_punctuation(url) for url in _URL.findall(text)]
+
+
+WORDCOUNT_MODULE = "horizon.agent.wordcount"
+
+
 class OfflinePlanner:
-    """The planner without a model (see the module's docstring for what it understands)."""
+    """The planner without a model (see the module's docstring for what it understands).
+
+    Args:
+        wordcount_options: options put before the URL of each word-counting step
+            (the batch worker's `--web-only --timeout S`).
+    """
+
+    def __init__(self, wordcount_options: tuple[str, ...] = ()) -> None:
+        self._wordcount_options = wordcount_options
 
     def plan(self, task: str) -> list[Step]:
         """Return the steps for `task`.
@@ -68,9 +86,13 @@ class OfflinePlanner:
         quoted = [
             next(group for group in match.groups() if group) for match in _QUOTED.finditer(text)
         ]
-        urls = [_strip_url_punctuation(url) for url in _URL.findall(text)]
+        urls = urls_in(text)
         commands = [
-            part.strip() for part in quoted if part.strip() and not _URL.fullmatch(part.strip())
+            part.strip()
+            for part in quoted
+            if part.strip()
+            and not _URL.fullmatch(part.strip())
+            and not _HTML_TAG.fullmatch(part.strip())
         ]
         steps: list[Step] = []
         if _CLONE.search(text):
@@ -89,7 +111,8 @@ class OfflinePlanner:
                 raise PlanError("the task asks to count words but names no URL")
             steps += [
                 Step(
-                    (sys.executable, "-m", "horizon.agent.wordcount", url), f"count words of {url}"
+                    (sys.executable, "-m", WORDCOUNT_MODULE, *self._wordcount_options, url),
+                    f"count words of {url}",
                 )
                 for url in urls
             ]

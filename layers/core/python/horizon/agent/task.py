@@ -9,7 +9,6 @@ the TASK_OWNER / TASK_ID variables (what ECS RunTask overrides set).
 from __future__ import annotations
 
 import argparse
-import ctypes
 import logging
 import os
 import shutil
@@ -22,11 +21,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-import horizon
 from horizon.agent.bedrock import BedrockAgent, ShellResult
 from horizon.agent.coalescer import Coalescer
 from horizon.agent.delivery import Broadcaster, Sender
 from horizon.agent.exceptions import PlanError
+from horizon.agent.isolation import deny_inspection, step_env
 from horizon.agent.models import Step, TaskStatus
 from horizon.agent.planner import SHELL, CommandPlanner, OfflinePlanner, Planner
 from horizon.agent.runner import Limits, StepRunner, StopReason
@@ -45,31 +44,7 @@ _STOP_STATUS = {
     StopReason.TIMEOUT: TaskStatus.TIMEOUT,
     StopReason.OUTPUT_CAP: TaskStatus.FAILED,
 }
-# What a step's process may see: no AWS credentials, no platform configuration.
-_PASSED_ENV = ("PATH", "LANG", "LC_ALL", "TZ", "SSL_CERT_FILE", "SSL_CERT_DIR")
-PR_SET_DUMPABLE = 4  # <linux/prctl.h>
 CURSOR_DELAY_S = 0.1  # how soon a subscriber's new cursor is recorded
-
-
-def deny_inspection() -> bool:
-    """Make this process non-dumpable: its /proc/<pid>/environ, mem and ptrace are refused.
-
-    The steps run with the task process's uid, and the task process's environment holds
-    AWS_CONTAINER_CREDENTIALS_RELATIVE_URI (the key to the task role's credentials). A
-    non-dumpable process's /proc entries belong to root and ptrace-like access needs
-    CAP_SYS_PTRACE, which the container's user does not have. The flag survives fork but
-    not exec, so the steps themselves stay ordinary processes.
-
-    Returns:
-        Whether the flag was set (False off Linux, or when prctl is unavailable).
-    """
-    if not sys.platform.startswith("linux"):
-        return False
-    try:
-        libc = ctypes.CDLL(None, use_errno=True)
-        return int(libc.prctl(PR_SET_DUMPABLE, 0, 0, 0, 0)) == 0
-    except (OSError, AttributeError):
-        return False
 
 
 class Heartbeat:
@@ -139,25 +114,6 @@ def make_planner(settings: AgentSettings) -> Planner:
     if settings.planner == "command":
         return CommandPlanner(settings.command_template)
     return OfflinePlanner()
-
-
-def step_env(scratch: Path) -> dict[str, str]:
-    """Return the environment of a step: a clean one, without credentials."""
-    env = {name: os.environ[name] for name in _PASSED_ENV if name in os.environ}
-    env.setdefault("PATH", "/usr/local/bin:/usr/bin:/bin")
-    env.setdefault("LANG", "C.UTF-8")
-    env.update(
-        {
-            "HOME": str(scratch),
-            "TMPDIR": str(scratch),
-            "TERM": "dumb",
-            "GIT_TERMINAL_PROMPT": "0",
-            "PYTHONUNBUFFERED": "1",
-            # The word counter is a module of this library.
-            "PYTHONPATH": str(Path(horizon.__file__).resolve().parent.parent),
-        }
-    )
-    return env
 
 
 class TaskProcess:

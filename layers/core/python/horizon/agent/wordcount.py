@@ -1,7 +1,15 @@
-"""`python -m horizon.agent.wordcount URL…`: download each URL and count the words of its HTML
-<body> (stdlib only). Prints one line per URL, `<count> <url>`, and a total for several.
+"""`python -m horizon.agent.wordcount [--web-only] [--timeout S] URL…`: download each URL and
+count the words of its HTML <body> (stdlib only). Prints one line per URL, `<count> <url>`, and
+a total for several.
 
-Run as a step of a task, so it streams and is stopped like any other process.
+A word is a run of letters and digits (`\\w`), possibly joined by apostrophes or hyphens
+("don't", "state-of-the-art" are one word each), in the text of <body> outside script, style,
+noscript and template, with entities decoded; the text of separate elements is never glued
+together (`<p>a</p><p>b</p>` is two words). A document without <body> counts whole.
+
+`--web-only` (the batch worker's mode) allows http(s) only, refuses metadata and link-local
+addresses (checked again on every redirect, see horizon.agent.urlguard) and documents that are
+not HTML. Run as a step of a task, so it streams and is stopped like any other process.
 """
 
 from __future__ import annotations
@@ -10,11 +18,15 @@ import re
 import sys
 import urllib.request
 from html.parser import HTMLParser
+from typing import Any
+
+from horizon.agent.urlguard import UrlRefusedError, check_url
 
 TIMEOUT_S = 30
 MAX_BYTES = 20 * 1024 * 1024
 _WORD = re.compile(r"\w+(?:['’-]\w+)*")
 _SKIPPED = {"script", "style", "noscript", "template"}
+_HTML_TYPES = ("text/html", "application/xhtml+xml")
 
 
 class BodyText(HTMLParser):
@@ -53,12 +65,36 @@ def count_words(html: str) -> int:
     return len(_WORD.findall(" ".join(parser.parts)))
 
 
-def fetch(url: str) -> str:
-    """Download `url` (http, https or file) and decode it by its declared charset."""
-    if not url.startswith(("http://", "https://", "file://")):
+class _GuardedRedirects(urllib.request.HTTPRedirectHandler):
+    """Checks every redirect's target like the first URL (web-only mode)."""
+
+    def redirect_request(
+        self, req: Any, fp: Any, code: int, msg: str, headers: Any, newurl: str
+    ) -> urllib.request.Request | None:
+        check_url(newurl)
+        return super().redirect_request(req, fp, code, msg, headers, newurl)
+
+
+def fetch(url: str, web_only: bool = False, timeout_s: float = TIMEOUT_S) -> str:
+    """Download `url` (http, https, or file unless `web_only`) and decode it by its charset.
+
+    Raises:
+        UrlRefusedError: (web-only) a URL or redirect that may not be reached.
+        ValueError: an unsupported scheme, too large, or (web-only) not HTML.
+        OSError: the download failed (HTTP errors such as 404, timeouts, refused connections).
+    """
+    if web_only:
+        check_url(url)
+        opener = urllib.request.build_opener(_GuardedRedirects)
+    elif url.startswith(("http://", "https://", "file://")):
+        opener = urllib.request.build_opener()
+    else:
         raise ValueError(f"unsupported URL scheme: {url}")
     request = urllib.request.Request(url, headers={"User-Agent": "event-horizon-agent"})  # noqa: S310 - schemes checked above
-    with urllib.request.urlopen(request, timeout=TIMEOUT_S) as response:  # noqa: S310
+    with opener.open(request, timeout=timeout_s) as response:
+        content_type = response.headers.get_content_type()
+        if web_only and content_type not in _HTML_TYPES:
+            raise ValueError(f"{url} is not HTML (Content-Type {content_type})")
         data = response.read(MAX_BYTES + 1)
         charset = response.headers.get_content_charset() or "utf-8"
     if len(data) > MAX_BYTES:
@@ -66,11 +102,27 @@ def fetch(url: str) -> str:
     return data.decode(charset, errors="replace")
 
 
-def main(urls: list[str]) -> int:
+def main(argv: list[str]) -> int:
+    """Count the words of each URL in `argv` (after the options); 1 at the first failure."""
+    web_only, timeout_s, urls = False, float(TIMEOUT_S), list(argv)
+    while urls and urls[0].startswith("--"):
+        option = urls.pop(0)
+        if option == "--web-only":
+            web_only = True
+        elif option == "--timeout" and urls:
+            timeout_s = float(urls.pop(0))
+        else:
+            print(f"unknown option {option}", file=sys.stderr)
+            return 2
+    if not urls:
+        return 2
     total = 0
     for url in urls:
         try:
-            count = count_words(fetch(url))
+            count = count_words(fetch(url, web_only, timeout_s))
+        except UrlRefusedError as error:
+            print(f"refused to fetch {url}: {error}", file=sys.stderr, flush=True)
+            return 1
         except (OSError, ValueError) as error:
             print(f"could not count the words of {url}: {error}", file=sys.stderr, flush=True)
             return 1
@@ -82,4 +134,4 @@ def main(urls: list[str]) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]) if len(sys.argv) > 1 else 2)
+    sys.exit(main(sys.argv[1:]))

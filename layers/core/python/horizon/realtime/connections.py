@@ -4,7 +4,8 @@ Items (table keys `pk`, `sk`; TTL attribute `expires_at` covers missed `$disconn
 - connection: pk=`CONN#{connection_id}`, sk=`META`, owner, connected_at, connected_epoch,
   expires_at, topics (string set of the subscription partition keys, so `$disconnect` can
   delete them).
-- subscription: pk=`SUB#job#{owner}#{job_id}`, sk=connection_id, expires_at.
+- subscription: pk=`SUB#job#{owner}#{job_id}` (or `SUB#batch#{owner}#{batch_id}`),
+  sk=connection_id, expires_at.
 """
 
 from __future__ import annotations
@@ -39,6 +40,11 @@ def connection_pk(connection_id: str) -> str:
 def job_topic(owner: str, job_id: str) -> str:
     """The partition key holding the subscribers of one job."""
     return f"SUB#job#{owner}#{job_id}"
+
+
+def batch_topic(owner: str, batch_id: str) -> str:
+    """The partition key holding the subscribers of one batch."""
+    return f"SUB#batch#{owner}#{batch_id}"
 
 
 @dataclass(frozen=True)
@@ -114,12 +120,19 @@ class ConnectionStore(Table):
 
     def subscribe_job(self, connection: Connection, job_id: str) -> str:
         """Subscribe the connection to a job's progress; returns the topic. Idempotent."""
-        topic = job_topic(connection.owner, job_id)
+        return self._subscribe(connection, job_topic(connection.owner, job_id), {"job_id": job_id})
+
+    def subscribe_batch(self, connection: Connection, batch_id: str) -> str:
+        """Subscribe the connection to a batch's progress; returns the topic. Idempotent."""
+        topic = batch_topic(connection.owner, batch_id)
+        return self._subscribe(connection, topic, {"batch_id": batch_id})
+
+    def _subscribe(self, connection: Connection, topic: str, about: dict[str, str]) -> str:
         item = {
             "pk": topic,
             "sk": connection.connection_id,
             "owner": connection.owner,
-            "job_id": job_id,
+            **about,
             TTL: connection.expires_at,
         }
         self._call("put_item", "record the subscription", Item=serialize(item))
@@ -152,9 +165,13 @@ class ConnectionStore(Table):
 
     def subscribers(self, owner: str, job_id: str) -> list[str]:
         """Return the ids of the connections subscribed to the owner's job."""
+        return self.topic_subscribers(job_topic(owner, job_id))
+
+    def topic_subscribers(self, topic: str) -> list[str]:
+        """Return the ids of the connections subscribed to `topic` (a job's or a batch's)."""
         request: dict[str, Any] = {
             "KeyConditionExpression": "pk = :pk",
-            "ExpressionAttributeValues": {":pk": serialize_value(job_topic(owner, job_id))},
+            "ExpressionAttributeValues": {":pk": serialize_value(topic)},
             "ProjectionExpression": "sk",
             # Strong reads: a subscriber records itself and then reads the job; a publisher
             # writes the job and then reads the subscribers. With both reads consistent, every

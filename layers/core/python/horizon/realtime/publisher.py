@@ -3,19 +3,20 @@
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 from horizon.errors import HorizonError
 from horizon.jobs import Job
 from horizon.lazy import Collaborator
 from horizon.realtime import messages
-from horizon.realtime.connections import ConnectionStore
+from horizon.realtime.connections import ConnectionStore, job_topic
 from horizon.realtime.notifier import Delivery, Notifier
 
 logger = logging.getLogger(__name__)
 
 
 class JobProgressPublisher:
-    """Posts `progress` messages for a job to its subscribers.
+    """Posts `progress` messages for a job (or any topic's messages) to its subscribers.
 
     Progress is a side channel: `publish` never raises, so a WebSocket problem can never fail
     or repeat the work it reports on.
@@ -36,11 +37,14 @@ class JobProgressPublisher:
 
     def publish(self, job: Job) -> None:
         """Send the job's current state to each subscriber; drop gone connections."""
+        self.publish_to(job_topic(job.owner, job.job_id), messages.progress(job))
+
+    def publish_to(self, topic: str, message: dict[str, Any]) -> None:
+        """Send `message` to each subscriber of `topic`; drop gone connections. Never raises."""
         try:
-            subscribers = self.connections.subscribers(job.owner, job.job_id)
-            message = messages.progress(job)
+            subscribers = self.connections.topic_subscribers(topic)
         except HorizonError as error:
-            logger.warning("could not publish progress of job %s: %s", job.job_id, error)
+            logger.warning("could not publish to %s: %s", topic, error)
             return
         for connection_id in subscribers:
             try:

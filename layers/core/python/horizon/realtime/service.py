@@ -1,7 +1,8 @@
 """The WebSocket routes as one service: $connect, $disconnect, subscribe, ping, $default.
 
 Agent task messages (`run`, `cancel`, a bare `{"task": ...}`, `subscribe` with a `task_id`)
-are handed to `horizon.agent.service.TaskService`.
+are handed to `horizon.agent.service.TaskService`; `subscribe` with a `batch_id` to
+`horizon.batches.subscriptions.BatchSubscriptions`.
 
 `functions/websocket/handler.py` only translates API Gateway's events into these calls.
 Replies are posted through `@connections` (route responses are not configured), and a
@@ -28,6 +29,7 @@ from horizon.tenancy import UnauthorizedError, bearer_token, resolve_owner
 
 if TYPE_CHECKING:
     from horizon.agent.service import TaskService
+    from horizon.batches.subscriptions import BatchSubscriptions
 
 logger = logging.getLogger(__name__)
 
@@ -62,6 +64,7 @@ class WebSocketService(RealtimeService):
     ) -> None:
         super().__init__(connections, jobs, notifier, sqs)
         self._tasks: TaskService | None = None
+        self._batches: BatchSubscriptions | None = None
 
     @property
     def tasks(self) -> TaskService:
@@ -71,6 +74,15 @@ class WebSocketService(RealtimeService):
 
             self._tasks = TaskService(self._reply, self.connections, self.notifier)
         return self._tasks
+
+    @property
+    def batches(self) -> BatchSubscriptions:
+        if self._batches is None:
+            # Imported here: horizon.batches builds on this package.
+            from horizon.batches.subscriptions import BatchSubscriptions
+
+            self._batches = BatchSubscriptions(self._reply, self.connections)
+        return self._batches
 
     # -- routes ------------------------------------------------------------------------------
 
@@ -125,6 +137,8 @@ class WebSocketService(RealtimeService):
                 self.tasks.cancel(connection_id, payload)
             elif (route == "subscribe" or action == "subscribe") and "task_id" in payload:
                 self.tasks.subscribe(connection_id, payload)
+            elif (route == "subscribe" or action == "subscribe") and "batch_id" in payload:
+                self.batches.subscribe(connection_id, payload)
             elif route == "subscribe" or action == "subscribe":
                 self.subscribe(connection_id, payload.get("job_id"))
             else:

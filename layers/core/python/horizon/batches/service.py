@@ -1,0 +1,182 @@
+"""The batch API's service: validate and accept a batch, describe it, list an owner's batches.
+
+Accepting a batch costs the same whatever its size: one manifest PUT, one transaction (the
+batch and its list entry), one fan-out message. The fan-out Lambda does the per-task work.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+import orjson
+
+from horizon.batches.exceptions import BatchInputError
+from horizon.batches.manifest import ManifestStore
+from horizon.batches.models import (
+    Batch,
+    BatchAccepted,
+    BatchList,
+    BatchPublic,
+    BatchSummary,
+    Counts,
+    FanOutMessage,
+    TaskInput,
+    TaskPublic,
+    TaskStatus,
+    is_batch_id,
+    status_url,
+)
+from horizon.batches.settings import BatchSettings, get_batch_settings
+from horizon.batches.store import BatchStore
+from horizon.clock import now_iso
+from horizon.dynamo import AWS_ERRORS
+from horizon.errors import DependencyError, NotFoundError, PayloadTooLargeError
+from horizon.lazy import Collaborator, aws_client
+
+
+def parse_tasks(body: Any, settings: BatchSettings) -> list[TaskInput]:
+    """Validate a posted batch: a non-empty JSON array of strings or {"task", "client_ref"?}.
+
+    Raises:
+        PayloadTooLargeError: more than `max_tasks` tasks (413).
+        BatchInputError: anything else malformed, naming the index (422).
+    """
+    if not isinstance(body, list):
+        raise BatchInputError("the body must be a JSON array of tasks")
+    if not body:
+        raise BatchInputError("the batch is empty: give at least one task")
+    if len(body) > settings.max_tasks:
+        raise PayloadTooLargeError(
+            f"the batch has {len(body)} tasks; at most {settings.max_tasks} are accepted"
+        )
+    return [_task(index, item, settings) for index, item in enumerate(body)]
+
+
+def _task(index: int, item: Any, settings: BatchSettings) -> TaskInput:
+    client_ref = None
+    if isinstance(item, dict):
+        unknown = set(item) - {"task", "client_ref"}
+        if unknown:
+            raise BatchInputError(f"task {index}: unknown field {sorted(unknown)[0]!r}")
+        client_ref = item.get("client_ref")
+        if client_ref is not None and not isinstance(client_ref, str):
+            raise BatchInputError(f"task {index}: client_ref must be a string")
+        if client_ref is not None and len(client_ref) > settings.max_client_ref_chars:
+            raise BatchInputError(
+                f"task {index}: client_ref is longer than {settings.max_client_ref_chars} "
+                "characters"
+            )
+        if "task" not in item:
+            raise BatchInputError(f"task {index}: the field 'task' is required")
+        item = item["task"]
+    if not isinstance(item, str):
+        raise BatchInputError(f"task {index}: must be a string or an object with a 'task' string")
+    if not item.strip():
+        raise BatchInputError(f"task {index}: is empty")
+    if len(item) > settings.max_task_chars:
+        raise BatchInputError(f"task {index}: is longer than {settings.max_task_chars} characters")
+    if "\x00" in item:
+        raise BatchInputError(f"task {index}: contains a NUL character")
+    return TaskInput(task=item, client_ref=client_ref)
+
+
+class BatchService:
+    """Accepts, describes and lists batches.
+
+    Args:
+        store, manifests, sqs: collaborators, made lazily when omitted.
+    """
+
+    store = Collaborator(BatchStore)
+    manifests = Collaborator(ManifestStore)
+    sqs = aws_client("sqs")
+
+    def __init__(
+        self,
+        store: BatchStore | None = None,
+        manifests: ManifestStore | None = None,
+        sqs: Any = None,
+    ) -> None:
+        self._store, self._manifests, self._sqs = store, manifests, sqs
+        self.settings = get_batch_settings()
+
+    def create(self, owner: str, body: Any) -> BatchAccepted:
+        """Validate and accept a batch: manifest, batch record, fan-out message.
+
+        Raises:
+            PayloadTooLargeError, BatchInputError: the body (see `parse_tasks`).
+            DependencyError: S3, DynamoDB or SQS failed (nothing was queued).
+        """
+        tasks = parse_tasks(body, self.settings)
+        batch = Batch(
+            batch_id=str(uuid.uuid4()),
+            owner=owner,
+            task_count=len(tasks),
+            counts=Counts(queued=len(tasks)),
+            created_at=now_iso(),
+        )
+        self.manifests.put(owner, batch.batch_id, tasks)
+        self.store.create(batch)
+        message = FanOutMessage(batch_id=batch.batch_id, owner=owner)
+        try:
+            self.sqs.send_message(
+                QueueUrl=self.settings.fanout_queue_url,
+                MessageBody=orjson.dumps(message.model_dump()).decode(),
+            )
+        except AWS_ERRORS as error:
+            raise DependencyError("could not queue the batch") from error
+        return BatchAccepted(
+            batch_id=batch.batch_id,
+            task_count=batch.task_count,
+            status_url=status_url(batch.batch_id),
+        )
+
+    def describe(
+        self,
+        owner: str,
+        batch_id: str,
+        limit: int | None = None,
+        cursor: str | None = None,
+        status: TaskStatus | None = None,
+    ) -> BatchPublic:
+        """Return the batch with a page of its tasks.
+
+        Raises:
+            NotFoundError: no such batch, or another owner's.
+            BatchInputError: a malformed cursor.
+        """
+        if not is_batch_id(batch_id):
+            raise NotFoundError(f"batch {batch_id} not found")
+        batch = self.store.get(batch_id, owner)
+        tasks, next_cursor = self.store.tasks(batch_id, self._limit(limit), cursor, status)
+        return BatchPublic(
+            batch_id=batch.batch_id,
+            status=batch.status,
+            task_count=batch.task_count,
+            counts=batch.counts,
+            created_at=batch.created_at,
+            completed_at=batch.completed_at,
+            tasks=[TaskPublic.of(task) for task in tasks],
+            next_cursor=next_cursor,
+        )
+
+    def list(self, owner: str, limit: int | None = None, cursor: str | None = None) -> BatchList:
+        """Return a page of the owner's batches, newest first."""
+        batches, next_cursor = self.store.list(owner, self._limit(limit), cursor)
+        return BatchList(batches=[summary(batch) for batch in batches], next_cursor=next_cursor)
+
+    def _limit(self, limit: int | None) -> int:
+        return min(limit or self.settings.default_page, self.settings.max_page)
+
+
+def summary(batch: Batch) -> BatchSummary:
+    return BatchSummary(
+        batch_id=batch.batch_id,
+        status=batch.status,
+        task_count=batch.task_count,
+        counts=batch.counts,
+        created_at=batch.created_at,
+        completed_at=batch.completed_at,
+        status_url=status_url(batch.batch_id),
+    )

@@ -1,0 +1,182 @@
+"""The batch worker's service: run the task one task-queue message names, exactly once.
+
+Each delivery reads the task and acts on its state:
+- ended: nothing runs again (a redelivered or duplicated message), the batch's completion is
+  checked again in case the worker that ended it stopped before recording it;
+- running, claimed by another message under a live lease: a duplicate; that message's own
+  redelivery takes over if its worker vanishes;
+- running, claimed by this same message or with its lease lapsed: its worker vanished (crash,
+  invocation timeout): taken over for one more attempt, or ended failed after `max_attempts`;
+- queued: claimed (queued → running, in the batch's counts too), run, ended.
+Every move is conditional on the state read (see horizon.batches.store), so the counts stay
+exact whatever the deliveries. A dependency failing brings the message back with exponential
+backoff (its visibility is shortened); after the queue's maxReceiveCount it goes to the DLQ,
+whose consumer ends the task failed (horizon.batches.failures).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any
+
+from pydantic import ValidationError
+
+from horizon.agent.isolation import deny_inspection
+from horizon.batches.models import TaskMessage, TaskRecord, TaskStatus
+from horizon.batches.progress import BatchProgress
+from horizon.batches.runner import TaskRunner
+from horizon.batches.settings import get_batch_settings
+from horizon.batches.store import BatchStore
+from horizon.clock import epoch_s
+from horizon.dynamo import AWS_ERRORS
+from horizon.errors import HorizonError, NotFoundError
+from horizon.lazy import Collaborator, aws_client
+
+logger = logging.getLogger(__name__)
+
+
+class Delivery(StrEnum):
+    RAN = "ran"  # the task ran and its ending was stored
+    ALREADY_ENDED = "already_ended"
+    HELD_ELSEWHERE = "held_elsewhere"  # another message's worker runs it
+    MOVED_ON = "moved_on"  # another delivery moved it first
+    GAVE_UP = "gave_up"  # its workers vanished `max_attempts` times: ended failed
+    DROPPED = "dropped"  # malformed, or no such batch or task
+
+
+class NoTimeLeftError(HorizonError):
+    """Too little of the invocation is left to start the task; its message goes back."""
+
+
+@dataclass(frozen=True)
+class TaskDelivery:
+    """What the worker needs of one SQS record."""
+
+    body: str
+    message_id: str
+    receipt_handle: str
+    receive_count: int
+    remaining_s: float  # of the invocation
+
+
+class BatchWorker:
+    """Runs batch tasks from their messages.
+
+    Args:
+        store, runner, progress, sqs: collaborators, made lazily when omitted.
+    """
+
+    store = Collaborator(BatchStore)
+    runner = Collaborator(TaskRunner)
+    progress = Collaborator(BatchProgress)
+    sqs = aws_client("sqs")
+
+    def __init__(
+        self,
+        store: BatchStore | None = None,
+        runner: TaskRunner | None = None,
+        progress: BatchProgress | None = None,
+        sqs: Any = None,
+    ) -> None:
+        self._store, self._runner, self._progress, self._sqs = store, runner, progress, sqs
+        self.settings = get_batch_settings()
+        # The steps run as this process's user: keep them out of its /proc entries (and so
+        # out of its environment, which holds the function's credentials).
+        deny_inspection()
+
+    def handle(self, delivery: TaskDelivery) -> Delivery:
+        """Act on one delivery of a task message.
+
+        Raises:
+            NoTimeLeftError: not enough time left to start; the message comes back at once.
+            DependencyError: DynamoDB failed; the message comes back with backoff (so does
+                any other exception).
+        """
+        try:
+            message = TaskMessage.model_validate_json(delivery.body)
+        except ValidationError:
+            logger.warning("dropping a malformed task message")
+            return Delivery.DROPPED
+        try:
+            return self._handle(message, delivery)
+        except NoTimeLeftError:
+            self._come_back(delivery.receipt_handle, 0)
+            raise
+        except Exception:
+            # Whatever failed (a dependency, a bug), the message comes back later and later.
+            self._come_back(delivery.receipt_handle, self._backoff_s(delivery.receive_count))
+            raise
+
+    def _handle(self, message: TaskMessage, delivery: TaskDelivery) -> Delivery:
+        task = self.store.get_task(message.batch_id, message.index)
+        if task is None or task.owner != message.owner:
+            return self._missing(message)
+        if task.status.finished:
+            self.progress.task_ended(task.batch_id)
+            return Delivery.ALREADY_ENDED
+        if task.status is TaskStatus.RUNNING:
+            lapsed = task.lease_until is None or task.lease_until < epoch_s()
+            if task.claimed_by != delivery.message_id and not lapsed:
+                return Delivery.HELD_ELSEWHERE
+            if task.attempts >= self.settings.max_attempts:
+                return self._give_up(task)
+        time_limit_s = min(
+            self.settings.task_timeout_s, delivery.remaining_s - self.settings.time_reserve_s
+        )
+        if time_limit_s < self.settings.min_task_s:
+            raise NoTimeLeftError(f"{delivery.remaining_s:.0f} s left: too little to start")
+        lease_s = int(time_limit_s + self.settings.time_reserve_s) + 1
+        claimed = self.store.claim(task, delivery.message_id, lease_s)
+        if claimed is None:
+            return Delivery.MOVED_ON
+        outcome = self.runner.run(task.task, time_limit_s)
+        stored = self.store.finish(
+            claimed,
+            outcome.status,
+            exit_code=outcome.exit_code,
+            result=outcome.result,
+            stdout=outcome.stdout,
+            stderr=outcome.stderr,
+            error=outcome.error,
+        )
+        if not stored:
+            logger.warning("task %s#%d ended elsewhere meanwhile", task.batch_id, task.index)
+            return Delivery.MOVED_ON
+        self.progress.task_ended(task.batch_id)
+        return Delivery.RAN
+
+    def _give_up(self, task: TaskRecord) -> Delivery:
+        error = (
+            f"the worker stopped while running the task {task.attempts} times "
+            "(crash or timeout of the invocation)"
+        )
+        if self.store.finish(task, TaskStatus.FAILED, error=error):
+            self.progress.task_ended(task.batch_id)
+            return Delivery.GAVE_UP
+        return Delivery.MOVED_ON
+
+    def _missing(self, message: TaskMessage) -> Delivery:
+        try:
+            self.store.get(message.batch_id, message.owner)
+        except NotFoundError:
+            logger.warning("dropping a message of unknown batch %s", message.batch_id)
+            return Delivery.DROPPED
+        logger.warning("dropping a message of unknown task %s#%d", message.batch_id, message.index)
+        return Delivery.DROPPED
+
+    def _backoff_s(self, receive_count: int) -> int:
+        exponent = max(0, receive_count - 1)
+        return int(min(self.settings.retry_cap_s, self.settings.retry_base_s * 2**exponent))
+
+    def _come_back(self, receipt_handle: str, after_s: int) -> None:
+        try:
+            self.sqs.change_message_visibility(
+                QueueUrl=self.settings.tasks_queue_url,
+                ReceiptHandle=receipt_handle,
+                VisibilityTimeout=after_s,
+            )
+        except AWS_ERRORS as error:
+            # It still comes back, after the queue's visibility timeout.
+            logger.warning("could not set when the message comes back: %s", error)

@@ -1,0 +1,68 @@
+"""A batch from POST to completed on moto: fan-out, workers, exact counts, results."""
+
+from __future__ import annotations
+
+import orjson
+import pytest
+
+from functions.batch_worker import handler as worker_handler
+from horizon.batches.models import BatchStatus, TaskStatus
+from tests.events import load_event
+from tests.unit.batches.conftest import OWNER
+
+
+def test_trivial_tasks_run_to_exact_completion(service, queues):
+    accepted = service.create(OWNER, ["true", "echo hello", {"task": "false", "client_ref": "x"}])
+    assert accepted.task_count == 3 and accepted.status == "queued"
+    queued = service.describe(OWNER, accepted.batch_id)
+    assert queued.status is BatchStatus.QUEUED and queued.counts.queued == 3
+    queues.run_batch()
+    batch = service.describe(OWNER, accepted.batch_id)
+    assert batch.status is BatchStatus.COMPLETED and batch.completed_at is not None
+    assert batch.counts.model_dump() == {
+        "queued": 0,
+        "running": 0,
+        "completed": 2,
+        "failed": 1,
+        "timeout": 0,
+    }
+    by_index = {task.index: task for task in batch.tasks}
+    assert by_index[1].stdout == "hello\n" and by_index[1].exit_code == 0
+    assert by_index[2].status is TaskStatus.FAILED and by_index[2].exit_code == 1
+    assert by_index[2].client_ref == "x" and by_index[2].error
+
+
+def test_the_sample_event_shape_is_what_the_worker_reads(service, queues, store):
+    accepted = service.create(OWNER, ["echo sample"])
+    queues.drain(
+        "batch_fanout", __import__("functions.batch_fanout.handler").batch_fanout.handler.handler
+    )
+    [message] = queues.receive("batch_tasks")
+    event = load_event("batch_task_sqs")
+    record = event["Records"][0]
+    record.update(
+        body=message["Body"],
+        receiptHandle=message["ReceiptHandle"],
+        messageId=message["MessageId"],
+        eventSourceARN=queues.aws.provisioned.queue_arns["batch_tasks"],
+    )
+    from tests.conftest import FakeLambdaContext
+
+    response = worker_handler.handler(event, FakeLambdaContext())
+    assert response == {"batchItemFailures": []}
+    assert store.get_task(accepted.batch_id, 0).stdout == "sample\n"
+    assert orjson.loads(message["Body"]) == {
+        "batch_id": accepted.batch_id,
+        "owner": OWNER,
+        "index": 0,
+    }
+
+
+@pytest.mark.parametrize("count", [1, 120])
+def test_every_task_gets_a_record_and_one_message(service, queues, store, count):
+    accepted = service.create(OWNER, [f"echo {i}" for i in range(count)])
+    queues.run_batch()
+    batch = service.describe(OWNER, accepted.batch_id, limit=1000)
+    assert batch.counts.completed == count and len(batch.tasks) == count
+    assert [task.stdout for task in batch.tasks] == [f"{i}\n" for i in range(count)]
+    assert store.get(accepted.batch_id).enqueued == count
