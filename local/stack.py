@@ -20,6 +20,7 @@ import uvicorn
 
 from horizon import wiring
 from horizon.aws import reset_clients
+from horizon.email_jobs.settings import reset_email_settings
 from horizon.executions.settings import get_execution_settings, reset_execution_settings
 from horizon.settings import reset_settings
 from local.aws_plane import FAKE_CREDENTIALS, AwsPlane, start_aws_plane
@@ -178,6 +179,7 @@ class LocalStack:
         self.env = env
         reset_settings()
         reset_execution_settings()
+        reset_email_settings()
         reset_clients()
 
     def _start_gateway(self, sock: socket.socket) -> None:
@@ -293,6 +295,7 @@ class LocalStack:
         self._saved_env = {}
         reset_settings()
         reset_execution_settings()
+        reset_email_settings()
         reset_clients()
 
     def __enter__(self) -> LocalStack:

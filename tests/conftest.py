@@ -13,6 +13,7 @@ import pytest
 from moto import mock_aws
 
 from horizon.aws import reset_clients
+from horizon.email_jobs.settings import reset_email_settings
 from horizon.executions.settings import reset_execution_settings
 from horizon.jobs import Job, JobStore
 from horizon.settings import get_settings, reset_settings
@@ -31,6 +32,7 @@ class Aws:
     dynamodb: Any
     sqs: Any
     s3: Any
+    ses: Any
 
     @property
     def env(self) -> dict[str, str]:
@@ -51,7 +53,8 @@ def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[Aws]:
     monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
     with mock_aws():
         clients = {
-            name: boto3.client(name, region_name=REGION) for name in ("dynamodb", "sqs", "s3")
+            name: boto3.client(name, region_name=REGION)
+            for name in ("dynamodb", "sqs", "s3", "ses")
         }
         provisioned = provision(clients, prefix=f"t{uuid.uuid4().hex[:8]}", region=REGION)
         for name, value in provisioned.env.items():
@@ -59,10 +62,12 @@ def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[Aws]:
         monkeypatch.setenv("WEBSOCKET_CALLBACK_URL", PLACEHOLDER_CALLBACK)
         reset_settings()
         reset_execution_settings()
+        reset_email_settings()
         reset_clients()
         yield Aws(provisioned=provisioned, **clients)
     reset_settings()
     reset_execution_settings()
+    reset_email_settings()
     reset_clients()
 
 

@@ -6,7 +6,7 @@ from fastapi import FastAPI
 
 from horizon.api import errors
 from horizon.api.metrics import MetricsMiddleware, Registry
-from horizon.api.routers import executions, files, graphql, jobs, ops, query
+from horizon.api.routers import email_jobs, executions, files, graphql, jobs, ops, query
 from horizon.api.stage import StageRootPathMiddleware
 
 
@@ -28,6 +28,7 @@ def create_app() -> FastAPI:
     app.include_router(query.router)
     app.include_router(graphql.router)
     app.include_router(executions.router)
+    app.include_router(email_jobs.router)
     # add_middleware wraps: the last added runs first. Metrics see every response, including
     # the 500s the internal-error middleware writes.
     errors.install(app)
