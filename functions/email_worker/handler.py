@@ -21,6 +21,7 @@ from aws_lambda_powertools.utilities.batch import (
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
 from horizon.email_jobs.worker import EmailWorker
+from horizon.realtime import EmailJobProgressPublisher
 
 # Named here because the local stack runs every function in one process (one environment).
 logger = Logger(service="email_worker")
@@ -30,7 +31,7 @@ copy_config_to_registered_loggers(source_logger=logger, include={"horizon"})
 @cache
 def get_worker() -> EmailWorker:
     """The worker, made on first use (not at import) so settings and clients are read late."""
-    return EmailWorker()
+    return EmailWorker(publisher=EmailJobProgressPublisher())
 
 
 def record_handler(record: SQSRecord) -> None:

@@ -11,6 +11,7 @@ from typing import Any
 import httpx
 import pytest
 
+from tests.integration.clients import watch_job
 from tests.integration.conftest import RunningStack, start_local_stack
 
 TOKENS = {"a": "token-a", "b": "token-b", "c": "token-c"}
@@ -188,3 +189,35 @@ def test_the_rate_limit_refuses_past_the_limit_with_retry_after(stack):
     assert int(refused.headers["Retry-After"]) >= 1
     assert refused.headers["X-RateLimit-Remaining"] == "0"
     assert "send-email per minute" in refused.json()["detail"]
+
+
+def test_a_websocket_subscriber_follows_an_email_job_to_its_end(stack):
+    addresses = [f"ws{i:03d}@watch.org" for i in range(120)]  # three queue messages of 50
+    for address in addresses:
+        register(stack, address, tenant="a")
+    job_id = call(
+        stack, "POST", "/send-email", "a", json={"emails": addresses, "template": "Hi {name}"}
+    ).json()["job_id"]
+    received = watch_job(
+        f"{stack.ws_url}?token={TOKENS['a']}",
+        send=[{"action": "subscribe", "job_id": job_id}],
+        timeout_s=60,
+    )
+    progress = [m for m in received if m.get("type") == "progress"]
+    assert progress, received
+    assert all(m["kind"] == "email" and m["job_id"] == job_id for m in progress)
+    # Slices are sent by parallel invocations, whose pushes may cross: `seq` orders them.
+    last = max(progress, key=lambda m: m["seq"])
+    assert (last["status"], last["sent"], last["failed"], last["percent"]) == (
+        "completed",
+        120,
+        0,
+        100,
+    )
+    # Another tenant cannot subscribe to it.
+    refused = watch_job(
+        f"{stack.ws_url}?token={TOKENS['c']}",
+        send=[{"action": "subscribe", "job_id": job_id}],
+        timeout_s=20,
+    )
+    assert refused[-1]["type"] == "error" and refused[-1]["code"] == "not_found"

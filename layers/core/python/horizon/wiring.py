@@ -252,6 +252,7 @@ WEBSOCKET_FUNCTION = FunctionSpec(
     access={
         "connections": "read_write",
         "jobs": "read",
+        "email_jobs": "read",
         "tasks": "read_write",
         "notify": "send",
         "websocket": "manage_connections",

@@ -15,7 +15,7 @@ import logging
 import time
 from collections.abc import Callable
 from enum import StrEnum
-from typing import Any
+from typing import Any, Protocol
 
 from horizon.clock import epoch_s
 from horizon.dynamo import AWS_ERRORS, backoff_s, error_code
@@ -55,9 +55,13 @@ class RecipientsInFlightError(HorizonError):
     """Some recipients are claimed by another delivery still within its lease: retry later."""
 
 
-class ProgressPublisher:
-    """Where job progress goes (the realtime channel); the default publishes nothing."""
+class ProgressPublisher(Protocol):
+    """Where job progress goes (`horizon.realtime.EmailJobProgressPublisher`)."""
 
+    def publish(self, job: EmailJob) -> None: ...
+
+
+class _NoProgress:
     def publish(self, job: EmailJob) -> None:
         return None
 
@@ -86,7 +90,7 @@ class EmailWorker:
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self._jobs, self._ses, self._settings = jobs, ses, settings
-        self._publisher = publisher or ProgressPublisher()
+        self._publisher: ProgressPublisher = publisher or _NoProgress()
         self._sleep = sleep
 
     def handle(self, body: str) -> Outcome:

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import logging
+from typing import Any
 
+from horizon.email_jobs.models import EmailJob
 from horizon.errors import HorizonError
 from horizon.jobs import Job
 from horizon.lazy import Collaborator
@@ -36,11 +38,14 @@ class JobProgressPublisher:
 
     def publish(self, job: Job) -> None:
         """Send the job's current state to each subscriber; drop gone connections."""
+        self.publish_message(job.owner, job.job_id, messages.progress(job))
+
+    def publish_message(self, owner: str, job_id: str, message: dict[str, Any]) -> None:
+        """Send `message` to each subscriber of the owner's job; drop gone connections."""
         try:
-            subscribers = self.connections.subscribers(job.owner, job.job_id)
-            message = messages.progress(job)
+            subscribers = self.connections.subscribers(owner, job_id)
         except HorizonError as error:
-            logger.warning("could not publish progress of job %s: %s", job.job_id, error)
+            logger.warning("could not publish progress of job %s: %s", job_id, error)
             return
         for connection_id in subscribers:
             try:
@@ -48,3 +53,14 @@ class JobProgressPublisher:
                     self.connections.drop_gone(connection_id)
             except HorizonError as error:
                 logger.warning("progress to %s not delivered: %s", connection_id, error)
+
+
+class EmailJobProgressPublisher:
+    """Posts an email job's `progress` (`kind: "email"`) to its subscribers, like an ingest
+    job's: the same subscriptions, the same never-raising side channel."""
+
+    def __init__(self, publisher: JobProgressPublisher | None = None) -> None:
+        self._publisher = publisher or JobProgressPublisher()
+
+    def publish(self, job: EmailJob) -> None:
+        self._publisher.publish_message(job.owner, job.job_id, messages.email_progress(job))
