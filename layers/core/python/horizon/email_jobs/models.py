@@ -7,6 +7,9 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+# The same lifecycle as an ingest job's (queued → processing → completed | failed).
+from horizon.jobs.models import JobStatus
+
 MAX_NAME_CHARS = 200
 MAX_ADDRESS_CHARS = 500
 
@@ -61,17 +64,6 @@ class SendEmailBody(BaseModel):
     subject: str | None = Field(
         default=None, description="May use the same placeholders; a default when omitted"
     )
-
-
-class JobStatus(StrEnum):
-    QUEUED = "queued"
-    PROCESSING = "processing"
-    COMPLETED = "completed"
-    FAILED = "failed"
-
-    @property
-    def finished(self) -> bool:
-        return self in (JobStatus.COMPLETED, JobStatus.FAILED)
 
 
 class JobAccepted(BaseModel):

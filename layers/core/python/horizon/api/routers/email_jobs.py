@@ -46,14 +46,15 @@ EmailPath = Annotated[str, Path(max_length=320, description="The nonprofit's add
 JobId = Annotated[str, Path(max_length=64)]
 
 
-def _error(description: str) -> dict[str, Any]:
+def _error(description: str, detail: dict[str, Any] | None = None) -> dict[str, Any]:
+    """An error answer's OpenAPI entry: `{"detail": ...}` (a string unless `detail` says)."""
     return {
         "description": description,
         "content": {
             "application/json": {
                 "schema": {
                     "type": "object",
-                    "properties": {"detail": {"type": "string"}},
+                    "properties": {"detail": detail or {"type": "string"}},
                     "required": ["detail"],
                 }
             }
@@ -62,7 +63,13 @@ def _error(description: str) -> dict[str, Any]:
 
 
 _NOT_FOUND = {404: _error("No such item of the caller")}
-_INVALID = {422: _error("Invalid input")}
+# Domain checks answer a sentence; FastAPI's own validation a list of problems.
+_INVALID = {
+    422: _error(
+        "Invalid input",
+        {"anyOf": [{"type": "string"}, {"type": "array", "items": {"type": "object"}}]},
+    )
+}
 _UNAVAILABLE = {503: _error("A backing service failed; retry")}
 _UNAUTHORIZED = {401: _error("Missing or invalid bearer token")}
 _COMMON = {**_UNAUTHORIZED, **_INVALID, **_UNAVAILABLE}
