@@ -193,3 +193,11 @@ def test_owners_are_isolated(client, aws, tenants):
     assert client.get(f"/jobs/{job_id}/emails", headers=b).status_code == 404
     assert client.get("/jobs", headers=b).json()["jobs"] == []
     assert register(client, b, email="a@example.org").status_code == 201
+
+
+def test_a_cursor_that_is_not_ours_is_422(client, aws):
+    for cursor in ("\u00e9", "bm90IGpzb24"):
+        assert client.get("/nonprofits", params={"cursor": cursor}).status_code == 422
+        assert client.get("/jobs", params={"cursor": cursor}).status_code == 422
+    # A cursor outside the listed items' key range ({"sk": "X"}) is refused too.
+    assert client.get("/jobs", params={"cursor": "eyJzayI6ICJYIn0="}).status_code == 422

@@ -62,6 +62,8 @@ class NonprofitService:
     def create(self, owner: str, body: NonprofitCreate) -> Nonprofit:
         """Raises: InvalidRequestError (422), ConflictError: already registered (409)."""
         email = addresses.normalize(body.email)
+        _utf8_size("name", body.name)
+        _utf8_size("address", body.address)
         return self.store.create(owner, email, body.name.strip(), body.address.strip())
 
     def get(self, owner: str, email: str) -> Nonprofit:
@@ -69,6 +71,8 @@ class NonprofitService:
 
     def update(self, owner: str, email: str, patch: NonprofitPatch) -> Nonprofit:
         changes = {k: v.strip() for k, v in patch.model_dump(exclude_none=True).items()}
+        for name, value in changes.items():
+            _utf8_size(name, value)
         if not changes:
             raise InvalidRequestError("nothing to change: give name and/or address")
         return self.store.update(owner, self._known_form(email), changes)
@@ -162,6 +166,7 @@ class EmailJobService:
                 f"template is {size} bytes; the limit is {settings.max_template_bytes}"
             )
         subject = DEFAULT_SUBJECT if body.subject is None else body.subject
+        _utf8_size("subject", subject)
         if not subject.strip() or len(subject) > settings.max_subject_chars or "\n" in subject:
             raise InvalidRequestError(
                 f"subject must be 1 to {settings.max_subject_chars} characters on one line"

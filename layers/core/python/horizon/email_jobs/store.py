@@ -52,7 +52,7 @@ def decode_cursor(cursor: str) -> str:
     """Raises: InvalidRequestError: not a cursor this API gave out (422)."""
     try:
         return str(orjson.loads(base64.urlsafe_b64decode(cursor.encode()))["sk"])
-    except (ValueError, KeyError, TypeError) as error:
+    except (ValueError, KeyError, TypeError, UnicodeError) as error:
         raise InvalidRequestError("invalid cursor") from error
 
 
