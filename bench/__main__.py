@@ -1,6 +1,6 @@
 """`make bench`: run every benchmark once, print a markdown summary and the JSON figures.
 
-Options: `--only validation,memory,e2e,agent,analytics,executions`, `--sizes 50,100` (MB, memory benchmark),
+Options: `--only validation,memory,e2e,agent,analytics,executions,email`, `--sizes 50,100` (MB, memory benchmark),
 `--lines 200000` (validation benchmark), `--e2e-lines 100000`.
 """
 
@@ -85,6 +85,10 @@ def _markdown(results: dict[str, Any]) -> str:
         from bench.identity import markdown as identity_markdown
 
         out += identity_markdown(results["identity"])
+    if results.get("email_jobs"):
+        from bench.email_jobs import markdown as email_markdown
+
+        out += email_markdown(results["email_jobs"])
     return "\n".join(out)
 
 
@@ -110,7 +114,7 @@ def _agent_markdown(agent: dict[str, Any]) -> list[str]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
     parser.add_argument(
-        "--only", default="validation,memory,e2e,agent,analytics,executions,identity"
+        "--only", default="validation,memory,e2e,agent,analytics,executions,identity,email"
     )
     parser.add_argument("--sizes", default="50,100")
     parser.add_argument("--lines", type=int, default=200_000)
@@ -160,6 +164,11 @@ def main(argv: list[str] | None = None) -> int:
         from bench import identity
 
         results["identity"] = identity.run()
+    if "email" in wanted:
+        from bench import email_jobs
+
+        print("running (g) email jobs…", file=sys.stderr, flush=True)
+        results["email_jobs"] = email_jobs.run()
     results["total_seconds"] = round(time.perf_counter() - started, 1)
     print(_markdown(results))
     print("```json")

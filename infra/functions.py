@@ -18,6 +18,7 @@ from constructs import Construct
 
 from horizon import wiring
 from infra import names
+from infra.email import EmailSending
 from infra.grants import grant_access
 from infra.websocket_api import WebSocketEndpoint
 
@@ -45,12 +46,14 @@ class Resources:
         env: variable name → value (table name, bucket name, queue URL, callback URL) of every
             resource, by the names `horizon.settings` reads.
         websocket: the WebSocket API's management endpoint, granted as the `websocket` key.
+        email: the SES identity, granted as `wiring.SES_IDENTITY` ("send_email").
     """
 
     tables: Mapping[str, dynamodb.Table]
     buckets: Mapping[str, s3.Bucket]
     queues: Mapping[str, sqs.Queue]
     websocket: WebSocketEndpoint
+    email: EmailSending | None = None
     env: dict[str, str] = field(default_factory=dict)
 
 

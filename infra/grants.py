@@ -32,7 +32,7 @@ def grant_access(
     Args:
         grantee: the function or role.
         resources: the resources the keys refer to.
-        key: a table, bucket or queue key, or `names.WEBSOCKET_RESOURCE`.
+        key: a table, bucket or queue key, `names.WEBSOCKET_RESOURCE` or `wiring.SES_IDENTITY`.
         access: what the wiring says it may do.
         owner: who asks, for error messages ("function api", "task sandbox").
 
@@ -67,4 +67,6 @@ def _grants(resources: Resources, key: str) -> Mapping[str, Callable[[iam.IGrant
         return {"send": queue.grant_send_messages, "consume": queue.grant_consume_messages}
     if key == names.WEBSOCKET_RESOURCE:
         return {"manage_connections": resources.websocket.grant_manage_connections}
+    if key == wiring.SES_IDENTITY and resources.email is not None:
+        return {"send_email": resources.email.grant_send}
     return None

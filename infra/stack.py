@@ -13,6 +13,7 @@ from infra import names
 from infra.agent import AgentTasks
 from infra.auth import ApiTokens
 from infra.data import DataTables
+from infra.email import EmailSending
 from infra.functions import Functions, Resources, add_queue_triggers
 from infra.monitoring import Monitoring
 from infra.nag import add_suppressions
@@ -69,6 +70,7 @@ class EventHorizonStack(Stack):
             stage_name=wiring.WEBSOCKET_STAGE,
         )
         self.api_tokens = ApiTokens(self, "ApiTokens")
+        self.email = EmailSending(self, "Email")
         resources = self._resources()
         self.functions = Functions(
             self,
@@ -116,6 +118,7 @@ class EventHorizonStack(Stack):
         for spec in wiring.BUCKETS:
             env[spec.env] = self.storage.buckets[spec.key].bucket_name
         env[names.WEBSOCKET_CALLBACK_ENV] = self.websocket.endpoint.callback_url
+        env.update(self.email.environment)
         dead_letter_queues = {
             wiring.dead_letter_key(key): dlq for key, dlq in self.queues.dead_letter_queues.items()
         }
@@ -124,6 +127,7 @@ class EventHorizonStack(Stack):
             buckets=self.storage.buckets,
             queues={**self.queues.queues, **dead_letter_queues},
             websocket=self.websocket.endpoint,
+            email=self.email,
             env=env,
         )
 

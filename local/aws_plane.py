@@ -138,7 +138,7 @@ def start_aws_plane(
     try:
         clients = {
             name: boto3.client(name, endpoint_url=endpoint_url, region_name=region)
-            for name in ("dynamodb", "sqs", "s3")
+            for name in ("dynamodb", "sqs", "s3", "ses")
         }
         provisioned = provision(clients, prefix=prefix, region=region, visibility_timeout_s=timeout)
     except Exception:

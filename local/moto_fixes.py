@@ -35,6 +35,11 @@ Three costs that DynamoDB does not have, found by profiling the local stack (a s
   Errors and every other action keep moto's path. A test checks that boto3 reads the same
   responses either way.
 
+SES's sandbox, on request: a new AWS account's SES refuses every recipient that is not a verified
+identity (`MessageRejected`), while moto sends to anyone. With `LOCAL_SES_SANDBOX=1` in the
+environment the embedded SES refuses them the same way, so a stack can show one recipient of
+a job failing while the others are sent (read at each send: tests set it per stack).
+
 `apply()` patches moto's classes for the whole process and cannot be undone: once the local
 stack (or a test) has started, every later `mock_aws` of that process runs with the fixes.
 """
@@ -44,6 +49,7 @@ from __future__ import annotations
 import base64
 import copy
 import functools
+import os
 import threading
 from typing import Any
 
@@ -62,6 +68,8 @@ from moto.dynamodb.models import DynamoDBBackend
 from moto.dynamodb.models.table import Table
 from moto.dynamodb.parsing.expressions import UpdateExpressionParser
 from moto.dynamodb.responses import DynamoHandler, DynamoResult
+from moto.ses.exceptions import MessageRejectedError
+from moto.ses.models import SESBackend
 
 _OPERATIONS = {"ConditionCheck", "Put", "Delete", "Update"}
 _DIRECT_READS = frozenset(("GetItem", "Query", "BatchGetItem"))
@@ -70,6 +78,8 @@ _applied = False
 # moto's own methods, kept for the fixes that fall back to them (and for tests).
 moto_query = Table.query
 moto_serialized = DynamoHandler.serialized
+moto_send_email = SESBackend.send_email
+SES_SANDBOX_ENV = "LOCAL_SES_SANDBOX"
 
 
 def apply() -> None:
@@ -84,7 +94,28 @@ def apply() -> None:
         UpdateExpressionParser.make = staticmethod(parse)  # type: ignore[method-assign,assignment]
         Table.query = _partition_query  # type: ignore[method-assign]
         DynamoHandler.serialized = _serialized  # type: ignore[method-assign]
+        SESBackend.send_email = _sandboxed_send_email  # type: ignore[method-assign]
         _applied = True
+
+
+def _sandboxed_send_email(
+    self: SESBackend, source: str, subject: str, body: str, destinations: dict[str, list[str]]
+) -> Any:
+    """moto's SendEmail, refusing unverified recipients as SES's sandbox does when
+    LOCAL_SES_SANDBOX is set."""
+    if os.environ.get(SES_SANDBOX_ENV, "") not in ("", "0"):
+        unverified = [
+            address
+            for addresses in destinations.values()
+            for address in addresses
+            if not self._is_verified_address(address)
+        ]
+        if unverified:
+            raise MessageRejectedError(
+                "Email address is not verified. The following identities failed the check "
+                f"in region {self.region_name}: {', '.join(unverified)}"
+            )
+    return moto_send_email(self, source, subject, body, destinations)
 
 
 def _partition_query(table: Table, hash_key: Any, *args: Any, **kwargs: Any) -> Any:

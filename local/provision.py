@@ -6,6 +6,7 @@ Used by the local stack and by the test fixtures, so both provision exactly what
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -13,6 +14,7 @@ from botocore.exceptions import ClientError
 
 from horizon import wiring
 from horizon.dynamo import error_code
+from horizon.email_jobs.settings import DEFAULT_SENDER
 
 # Provisioning again on a plane that already has the resources (a restarted local stack on the
 # same LocalStack or moto server) reuses them.
@@ -150,6 +152,17 @@ def _bucket(
         )
 
 
+def _email_sender(ses: Any, provisioned: Provisioned) -> None:
+    """Verify the sender identity (EMAIL_SENDER: an address, or a domain) on the plane's SES,
+    as the account's verified identity is in AWS, and hand the handlers the same sender."""
+    sender = os.environ.get("EMAIL_SENDER") or DEFAULT_SENDER
+    if "@" in sender:
+        ses.verify_email_identity(EmailAddress=sender)
+    else:
+        ses.verify_domain_identity(Domain=sender)
+    provisioned.env["EMAIL_SENDER"] = sender
+
+
 def provision(
     clients: dict[str, Any],
     prefix: str = "horizon",
@@ -159,7 +172,8 @@ def provision(
     """Create every table, queue (with its DLQ) and bucket of the wiring.
 
     Args:
-        clients: boto3 clients keyed "dynamodb", "sqs", "s3".
+        clients: boto3 clients keyed "dynamodb", "sqs", "s3", and optionally "ses" (the email
+            sender identity is verified there).
         prefix: the start of every resource name (tests use a unique one).
         region: the region the clients talk to.
         visibility_timeout_s: overrides the queues' visibility timeout (the local stack uses a
@@ -190,4 +204,6 @@ def provision(
         name = f"{prefix}-{bucket.key}"
         _bucket(clients["s3"], clients["sqs"], bucket, name, provisioned, region)
         provisioned.env[bucket.env] = name
+    if "ses" in clients:
+        _email_sender(clients["ses"], provisioned)
     return provisioned

@@ -21,6 +21,7 @@ import uvicorn
 from horizon import wiring
 from horizon.aws import reset_clients
 from horizon.batches.settings import reset_batch_settings
+from horizon.email_jobs.settings import reset_email_settings
 from horizon.executions.settings import get_execution_settings, reset_execution_settings
 from horizon.settings import reset_settings
 from local.aws_plane import FAKE_CREDENTIALS, AwsPlane, start_aws_plane
@@ -193,6 +194,7 @@ class LocalStack:
         reset_settings()
         reset_execution_settings()
         reset_batch_settings()
+        reset_email_settings()
         reset_clients()
 
     def _start_gateway(self, sock: socket.socket) -> None:
@@ -309,6 +311,7 @@ class LocalStack:
         reset_settings()
         reset_execution_settings()
         reset_batch_settings()
+        reset_email_settings()
         reset_clients()
 
     def __enter__(self) -> LocalStack:

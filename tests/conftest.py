@@ -14,6 +14,7 @@ from moto import mock_aws
 
 from horizon.aws import reset_clients
 from horizon.batches.settings import reset_batch_settings
+from horizon.email_jobs.settings import reset_email_settings
 from horizon.executions.settings import reset_execution_settings
 from horizon.jobs import Job, JobStore
 from horizon.settings import get_settings, reset_settings
@@ -32,6 +33,7 @@ class Aws:
     dynamodb: Any
     sqs: Any
     s3: Any
+    ses: Any
 
     @property
     def env(self) -> dict[str, str]:
@@ -52,7 +54,8 @@ def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[Aws]:
     monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
     with mock_aws():
         clients = {
-            name: boto3.client(name, region_name=REGION) for name in ("dynamodb", "sqs", "s3")
+            name: boto3.client(name, region_name=REGION)
+            for name in ("dynamodb", "sqs", "s3", "ses")
         }
         provisioned = provision(clients, prefix=f"t{uuid.uuid4().hex[:8]}", region=REGION)
         for name, value in provisioned.env.items():
@@ -61,11 +64,13 @@ def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[Aws]:
         reset_settings()
         reset_execution_settings()
         reset_batch_settings()
+        reset_email_settings()
         reset_clients()
         yield Aws(provisioned=provisioned, **clients)
     reset_settings()
     reset_execution_settings()
     reset_batch_settings()
+    reset_email_settings()
     reset_clients()
 
 

@@ -23,6 +23,7 @@ from tests.infra.lookup import (
 SPECS = pytest.mark.parametrize("spec", wiring.FUNCTIONS, ids=lambda spec: spec.key)
 RESOURCE_ENVS = {spec.key: spec.env for spec in (*wiring.TABLES, *wiring.QUEUES, *wiring.BUCKETS)}
 RESOURCE_ENVS[names.WEBSOCKET_RESOURCE] = names.WEBSOCKET_CALLBACK_ENV
+RESOURCE_ENVS[wiring.SES_IDENTITY] = "EMAIL_SENDER"
 
 
 def test_every_function_of_the_wiring_is_deployed(resources):
@@ -134,6 +135,10 @@ def _resource_ids(resources):
     for spec in wiring.QUEUES:
         dead_letter_key = wiring.dead_letter_key(spec.key)
         ids[queue_id(resources, dead_letter_key)] = dead_letter_key
+    # The SES identity and the configuration set its sends go through are one grant.
+    for ses_type in ("AWS::SES::EmailIdentity", "AWS::SES::ConfigurationSet"):
+        for logical_id in of_type(resources, ses_type):
+            ids[logical_id] = wiring.SES_IDENTITY
     return ids
 
 

@@ -37,7 +37,7 @@ def test_uploaded_object_notifies_the_ingest_queue(aws):
 def test_provisioning_twice_reuses_what_exists(aws):
     from local.provision import provision
 
-    clients = {"dynamodb": aws.dynamodb, "sqs": aws.sqs, "s3": aws.s3}
+    clients = {"dynamodb": aws.dynamodb, "sqs": aws.sqs, "s3": aws.s3, "ses": aws.ses}
     prefix = aws.env["JOBS_TABLE"].removesuffix("-jobs")
     again = provision(clients, prefix=prefix, visibility_timeout_s=7)
     assert again.env == aws.env
@@ -45,3 +45,9 @@ def test_provisioning_twice_reuses_what_exists(aws):
         QueueUrl=aws.env["INGEST_QUEUE_URL"], AttributeNames=["VisibilityTimeout"]
     )["Attributes"]
     assert attributes["VisibilityTimeout"] == "7"
+
+
+def test_the_email_sender_is_verified_on_the_planes_ses(aws):
+    assert aws.env["EMAIL_SENDER"] == "noreply@horizon.local"
+    identities = aws.ses.list_identities()["Identities"]
+    assert "noreply@horizon.local" in identities

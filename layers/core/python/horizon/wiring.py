@@ -11,7 +11,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
-Access = Literal["read", "write", "read_write", "send", "consume", "manage_connections"]
+Access = Literal[
+    "read", "write", "read_write", "send", "consume", "manage_connections", "send_email"
+]
+# The SES identity emails are sent from (its ARN is made by CDK from the EMAIL_SENDER setting):
+# the resource key of "send_email" access.
+SES_IDENTITY = "ses_identity"
 
 
 @dataclass(frozen=True)
@@ -140,6 +145,17 @@ BATCHES = TableSpec(
     sort_key="sk",
     ttl_attribute="expires_at",
 )
+# Nonprofits: pk=`NONPROFIT#{owner}`, sk=`{domain}#{email}` (a domain is a key prefix).
+NONPROFITS = TableSpec(key="nonprofits", env="NONPROFITS_TABLE", partition_key="pk", sort_key="sk")
+# Email jobs: pk=`EMAILJOB#{owner}` sk=`JOB#{id}` (the job); pk=`EMAILJOB#{owner}#{id}`
+# sk=`TO#{email}` (each recipient's email).
+EMAIL_JOBS = TableSpec(
+    key="email_jobs",
+    env="EMAIL_JOBS_TABLE",
+    partition_key="pk",
+    sort_key="sk",
+    ttl_attribute="expires_at",
+)
 TABLES: tuple[TableSpec, ...] = (
     JOBS,
     ENTRIES,
@@ -150,11 +166,14 @@ TABLES: tuple[TableSpec, ...] = (
     LIMITS,
     KEYS,
     BATCHES,
+    NONPROFITS,
+    EMAIL_JOBS,
 )
 
 INGEST_FUNCTION_TIMEOUT_S = 300
 NOTIFY_FUNCTION_TIMEOUT_S = 10
 EXECUTION_FAILURES_FUNCTION_TIMEOUT_S = 20
+EMAIL_WORKER_FUNCTION_TIMEOUT_S = 120
 
 # Visibility timeout ≥ 6× the consumer's timeout, as AWS advises for Lambda event sources.
 INGEST_QUEUE = QueueSpec(
@@ -207,12 +226,20 @@ BATCH_TASKS_QUEUE = QueueSpec(
     max_receive_count=4,
     dlq_visibility_timeout_s=6 * BATCH_FAILURES_FUNCTION_TIMEOUT_S,
 )
+# Slices of email jobs (≤ EMAIL_RECIPIENTS_PER_MESSAGE recipients each) for the email worker.
+EMAIL_QUEUE = QueueSpec(
+    key="email",
+    env="EMAIL_QUEUE_URL",
+    visibility_timeout_s=6 * EMAIL_WORKER_FUNCTION_TIMEOUT_S,
+    max_receive_count=5,
+)
 QUEUES: tuple[QueueSpec, ...] = (
     INGEST_QUEUE,
     NOTIFY_QUEUE,
     EXECUTE_QUEUE,
     BATCH_FANOUT_QUEUE,
     BATCH_TASKS_QUEUE,
+    EMAIL_QUEUE,
 )
 
 # Every work queue has a DLQ. A DLQ is a resource of its own under the key `<queue>_dlq`, so that
@@ -266,6 +293,9 @@ API_FUNCTION = FunctionSpec(
         "batches": "read_write",
         "batch_manifests": "write",
         "batch_fanout": "send",
+        "nonprofits": "read_write",
+        "email_jobs": "read_write",
+        "email": "send",
     },
 )
 WEBSOCKET_FUNCTION = FunctionSpec(
@@ -278,6 +308,7 @@ WEBSOCKET_FUNCTION = FunctionSpec(
         "connections": "read_write",
         "jobs": "read",
         "keys": "read",
+        "email_jobs": "read",
         "tasks": "read_write",
         "notify": "send",
         "websocket": "manage_connections",
@@ -364,6 +395,20 @@ BATCH_FAILURES_FUNCTION = FunctionSpec(
         "websocket": "manage_connections",
     },
 )
+EMAIL_WORKER_FUNCTION = FunctionSpec(
+    key="email_worker",
+    handler="functions.email_worker.handler.handler",
+    description="Renders and sends email jobs' emails through SES, one queue message at a time",
+    timeout_s=EMAIL_WORKER_FUNCTION_TIMEOUT_S,
+    memory_mb=256,
+    access={
+        "email_jobs": "read_write",
+        "email": "consume",
+        SES_IDENTITY: "send_email",
+        "connections": "read_write",
+        "websocket": "manage_connections",
+    },
+)
 FUNCTIONS: tuple[FunctionSpec, ...] = (
     API_FUNCTION,
     WEBSOCKET_FUNCTION,
@@ -373,6 +418,7 @@ FUNCTIONS: tuple[FunctionSpec, ...] = (
     BATCH_FANOUT_FUNCTION,
     BATCH_WORKER_FUNCTION,
     BATCH_FAILURES_FUNCTION,
+    EMAIL_WORKER_FUNCTION,
 )
 
 QUEUE_TRIGGERS: tuple[QueueTrigger, ...] = (
@@ -389,6 +435,8 @@ QUEUE_TRIGGERS: tuple[QueueTrigger, ...] = (
     QueueTrigger(
         queue=BATCH_TASKS_DLQ, function="batch_failures", batch_size=10, max_concurrency=2
     ),
+    # One slice (≤ 50 recipients) per invocation; concurrency bounds the rate at SES.
+    QueueTrigger(queue="email", function="email_worker", batch_size=1, max_concurrency=5),
 )
 
 # API Gateway: every REST path goes to the API function (proxy integration).

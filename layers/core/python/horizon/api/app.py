@@ -8,7 +8,17 @@ from horizon.api import errors, openapi
 from horizon.api.metrics import MetricsMiddleware, Registry
 from horizon.api.ratelimit_headers import RateLimitHeadersMiddleware
 from horizon.api.request_log import RequestLogMiddleware
-from horizon.api.routers import batches, executions, files, graphql, jobs, keys, ops, query
+from horizon.api.routers import (
+    batches,
+    email_jobs,
+    executions,
+    files,
+    graphql,
+    jobs,
+    keys,
+    ops,
+    query,
+)
 from horizon.api.stage import StageRootPathMiddleware
 
 
@@ -32,6 +42,7 @@ def create_app() -> FastAPI:
     app.include_router(executions.router)
     app.include_router(keys.router)
     app.include_router(batches.router)
+    app.include_router(email_jobs.router)
     # add_middleware wraps: the last added runs first. Metrics see every response, including
     # the 500s the internal-error middleware writes.
     errors.install(app)

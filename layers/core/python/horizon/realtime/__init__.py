@@ -2,7 +2,7 @@
 
 from horizon.realtime.connections import Connection, ConnectionStore, job_topic
 from horizon.realtime.notifier import Delivery, MessageTooLargeError, Notifier
-from horizon.realtime.publisher import JobProgressPublisher
+from horizon.realtime.publisher import EmailJobProgressPublisher, JobProgressPublisher
 from horizon.realtime.service import ConnectRequest, WebSocketService
 from horizon.realtime.snapshots import RetryLaterError, SnapshotService
 
@@ -11,6 +11,7 @@ __all__ = [
     "Connection",
     "ConnectionStore",
     "Delivery",
+    "EmailJobProgressPublisher",
     "JobProgressPublisher",
     "MessageTooLargeError",
     "Notifier",

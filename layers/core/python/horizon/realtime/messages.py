@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from horizon.email_jobs.models import EmailJob
 from horizon.jobs import Job
 
 # Job ids are server-made UUIDs; anything else cannot name a job and is refused early
@@ -37,6 +38,29 @@ def progress(job: Job) -> dict[str, Any]:
         message["error"] = job.error
     if job.finished_at is not None:
         message["finished_at"] = job.finished_at
+    return message
+
+
+def email_progress(job: EmailJob) -> dict[str, Any]:
+    """Return the `progress` message of an email job (`kind: "email"`).
+
+    `seq` grows with every settled recipient, and once more when the job ends.
+    """
+    message: dict[str, Any] = {
+        "type": "progress",
+        "kind": "email",
+        "job_id": job.job_id,
+        "seq": job.done + (1 if job.status.finished else 0),
+        "status": job.status.value,
+        "percent": 100 * job.done // job.total_emails if job.total_emails else 100,
+        "total_emails": job.total_emails,
+        "sent": job.sent,
+        "failed": job.failed,
+    }
+    if job.error is not None:
+        message["error"] = job.error
+    if job.completed_at is not None:
+        message["finished_at"] = job.completed_at
     return message
 
 

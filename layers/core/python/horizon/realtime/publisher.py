@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from horizon.email_jobs.models import EmailJob
 from horizon.errors import HorizonError
 from horizon.jobs import Job
 from horizon.lazy import Collaborator
@@ -52,3 +53,14 @@ class JobProgressPublisher:
                     self.connections.drop_gone(connection_id)
             except HorizonError as error:
                 logger.warning("progress to %s not delivered: %s", connection_id, error)
+
+
+class EmailJobProgressPublisher:
+    """Posts an email job's `progress` (`kind: "email"`) to its subscribers, like an ingest
+    job's: the same subscriptions, the same never-raising side channel."""
+
+    def __init__(self, publisher: JobProgressPublisher | None = None) -> None:
+        self._publisher = publisher or JobProgressPublisher()
+
+    def publish(self, job: EmailJob) -> None:
+        self._publisher.publish_to(job_topic(job.owner, job.job_id), messages.email_progress(job))

@@ -18,8 +18,10 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 from horizon.dynamo import AWS_ERRORS
+from horizon.email_jobs.store import EmailJobStore
 from horizon.errors import DependencyError, NotFoundError
 from horizon.jobs import JobStore
+from horizon.lazy import Collaborator
 from horizon.realtime import messages
 from horizon.realtime.base import RealtimeService
 from horizon.realtime.connections import ConnectionStore
@@ -55,16 +57,20 @@ class WebSocketService(RealtimeService):
     explicit message is the more useful answer.
     """
 
+    email_jobs = Collaborator(EmailJobStore)
+
     def __init__(
         self,
         connections: ConnectionStore | None = None,
         jobs: JobStore | None = None,
         notifier: Notifier | None = None,
         sqs: Any = None,
+        email_jobs: EmailJobStore | None = None,
     ) -> None:
         super().__init__(connections, jobs, notifier, sqs)
         self._tasks: TaskService | None = None
         self._batches: BatchSubscriptions | None = None
+        self._email_jobs = email_jobs
 
     @property
     def tasks(self) -> TaskService:
@@ -167,10 +173,18 @@ class WebSocketService(RealtimeService):
         try:
             job = self.jobs.get(connection.owner, job_id)
         except NotFoundError:
+            pass
+        else:
+            self._reply(connection_id, messages.progress(job))
+            return
+        # Not an ingest job: an email job's progress goes to the same subscription.
+        try:
+            email_job = self.email_jobs.get(connection.owner, job_id)
+        except NotFoundError:
             self.connections.unsubscribe(connection_id, topic)
             self._reply(connection_id, messages.error("not_found", f"job {job_id} not found"))
             return
-        self._reply(connection_id, messages.progress(job))
+        self._reply(connection_id, messages.email_progress(email_job))
 
     # -- helpers -----------------------------------------------------------------------------
 
