@@ -1,5 +1,6 @@
 from horizon.email_jobs.models import EmailJob, JobStatus
 from horizon.realtime import messages
+from horizon.realtime.connections import job_topic
 from horizon.realtime.publisher import EmailJobProgressPublisher
 
 
@@ -46,11 +47,11 @@ class _Recorder:
     def __init__(self):
         self.calls = []
 
-    def publish_message(self, owner, job_id, message):
-        self.calls.append((owner, job_id, message["kind"], message["sent"]))
+    def publish_to(self, topic, message):
+        self.calls.append((topic, message["kind"], message["sent"]))
 
 
 def test_the_publisher_posts_to_the_jobs_subscription():
     recorder = _Recorder()
     EmailJobProgressPublisher(recorder).publish(_job())
-    assert recorder.calls == [("o", "j1", "email", 1)]
+    assert recorder.calls == [(job_topic("o", "j1"), "email", 1)]
