@@ -106,6 +106,7 @@ def test_the_grading_batch_ends_with_each_urls_count(local_stack, pages):
     assert failed["index"] == 10
 
 
+@pytest.mark.timeout(300)
 def test_a_thousand_trivial_tasks_complete_exactly(local_stack):
     response = post_batch(local_stack.rest_url, ["true"] * 1000)
     assert response.status_code == 202, response.text

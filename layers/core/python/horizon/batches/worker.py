@@ -242,13 +242,20 @@ class Invocation:
             pass
         outcome = self._worker._deliver(delivery, known)
         if outcome in _ENDED:
-            self._ended[TaskMessage.model_validate_json(delivery.body).batch_id] = None
+            batch_id = TaskMessage.model_validate_json(delivery.body).batch_id
+            if known is not None and (known.task_count or 0) <= SMALL_BATCH:
+                self._progress(batch_id)
+            else:
+                self._ended[batch_id] = None
         return outcome
 
     def __exit__(self, *exc_info: object) -> None:
         for batch_id in self._ended:
-            try:
-                self._worker.progress.task_ended(batch_id)
-            except HorizonError as error:
-                # The counts are stored; only completed_at or an update may be missing.
-                logger.warning("could not record the progress of batch %s: %s", batch_id, error)
+            self._progress(batch_id)
+
+    def _progress(self, batch_id: str) -> None:
+        try:
+            self._worker.progress.task_ended(batch_id)
+        except HorizonError as error:
+            # The counts are stored; only completed_at or an update may be missing.
+            logger.warning("could not record the progress of batch %s: %s", batch_id, error)
