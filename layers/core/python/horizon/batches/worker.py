@@ -197,9 +197,10 @@ class BatchWorker:
 # Deliveries after which the batch's progress is looked at: a task ended, or one had ended
 # already (its worker may have stopped before recording the batch's completion).
 _ENDED = (Delivery.RAN, Delivery.GAVE_UP, Delivery.ALREADY_ENDED)
-# A batch this small is looked at after each ended task: the ten or so tasks of one invocation
-# could be more than a tenth of it, and an update is due at every tenth.
-SMALL_BATCH = 100
+# A batch this small is looked at after each ended task: the tasks that all concurrent
+# invocations hold (10 workers × 10 messages) could be more than a tenth of it, and an update
+# is due at every tenth. Larger batches are looked at once per invocation (≤ 1 % each).
+SMALL_BATCH = 999
 
 
 class Invocation:
