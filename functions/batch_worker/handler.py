@@ -47,11 +47,13 @@ def delivery_of(record: SQSRecord, context: LambdaContext) -> TaskDelivery:
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     # One processor per invocation: the local stack may run invocations in parallel threads.
     processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
+    records = [SQSRecord(raw) for raw in event.get("Records", [])]
+    with get_service().invocation([delivery_of(r, context) for r in records]) as invocation:
 
-    def record_handler(record: SQSRecord) -> None:
-        outcome = get_service().handle(delivery_of(record, context))
-        logger.info("task message handled", extra={"outcome": outcome.value})
+        def record_handler(record: SQSRecord) -> None:
+            outcome = invocation.handle(delivery_of(record, context))
+            logger.info("task message handled", extra={"outcome": outcome.value})
 
-    return process_partial_response(
-        event=event, record_handler=record_handler, processor=processor, context=context
-    )
+        return process_partial_response(
+            event=event, record_handler=record_handler, processor=processor, context=context
+        )

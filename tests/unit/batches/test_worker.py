@@ -176,6 +176,7 @@ def test_a_poisoned_message_reaches_the_dlq_and_its_task_ends_failed(
         return real_get(batch, index)
 
     monkeypatch.setattr(worker.store, "get_task", poisoned)
+    monkeypatch.setattr(worker.store, "get_tasks", lambda keys: {})  # each reads its own
     # Every delivery fails until the queue's redrive moves it to the DLQ (maxReceiveCount 4).
     queues.drain("batch_tasks", worker_handler.handler)
     [dead] = queues.receive(TASKS_DLQ)

@@ -92,6 +92,7 @@ class TaskRecord(BaseModel):
     index: int
     task: str
     client_ref: str | None = None
+    task_count: int | None = None  # of its batch, to know how much of it one task is
     status: TaskStatus = TaskStatus.QUEUED
     attempts: int = 0
     claimed_by: str | None = None
@@ -150,7 +151,7 @@ class TaskPublic(BaseModel):
 
     @classmethod
     def of(cls, record: TaskRecord) -> TaskPublic:
-        return cls.model_validate(record.model_dump(exclude={"owner", "batch_id"}))
+        return cls.model_validate(record.model_dump(exclude={"owner", "batch_id", "task_count"}))
 
 
 class BatchPublic(BaseModel):

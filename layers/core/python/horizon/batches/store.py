@@ -193,6 +193,7 @@ class BatchStore(Table):
                                 index=start + offset,
                                 task=task.task,
                                 client_ref=task.client_ref,
+                                task_count=batch.task_count,
                                 created_at=now,
                             ).model_dump(mode="json", exclude_none=True),
                             "expires_at": expires_at,
@@ -238,6 +239,20 @@ class BatchStore(Table):
             ConsistentRead=True,
         ).get("Item")
         return TaskRecord.model_validate(deserialize(item)) if item else None
+
+    def get_tasks(self, keys: Sequence[tuple[str, int]]) -> dict[tuple[str, int], TaskRecord]:
+        """Return the records of (batch_id, index) pairs (≤ 100) found, in one BatchGetItem."""
+        if not keys:
+            return {}
+        request = {
+            "Keys": [self._key(batch_pk(batch_id), task_sk(index)) for batch_id, index in keys],
+            "ConsistentRead": True,
+        }
+        found = batch_get(self.client, self._table, request, "read the tasks")
+        if found is None:
+            raise DependencyError("could not read the tasks: keys stayed unprocessed")
+        records = (TaskRecord.model_validate(deserialize(item)) for item in found)
+        return {(record.batch_id, record.index): record for record in records}
 
     def tasks(
         self, batch_id: str, limit: int, cursor: str | None, status: TaskStatus | None = None

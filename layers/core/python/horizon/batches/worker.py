@@ -86,21 +86,29 @@ class BatchWorker:
         # out of its environment, which holds the function's credentials).
         deny_inspection()
 
+    def invocation(self, deliveries: list[TaskDelivery]) -> Invocation:
+        """Start handling one invocation's deliveries (see `Invocation`)."""
+        return Invocation(self, deliveries)
+
     def handle(self, delivery: TaskDelivery) -> Delivery:
-        """Act on one delivery of a task message.
+        """Act on one delivery of a task message (an invocation of its own).
 
         Raises:
             NoTimeLeftError: not enough time left to start; the message comes back at once.
             DependencyError: DynamoDB failed; the message comes back with backoff (so does
                 any other exception).
         """
+        with self.invocation([delivery]) as invocation:
+            return invocation.handle(delivery)
+
+    def _deliver(self, delivery: TaskDelivery, known: TaskRecord | None) -> Delivery:
         try:
             message = TaskMessage.model_validate_json(delivery.body)
         except ValidationError:
             logger.warning("dropping a malformed task message")
             return Delivery.DROPPED
         try:
-            return self._handle(message, delivery)
+            return self._handle(message, delivery, known)
         except NoTimeLeftError:
             self._come_back(delivery.receipt_handle, 0)
             raise
@@ -109,29 +117,35 @@ class BatchWorker:
             self._come_back(delivery.receipt_handle, self._backoff_s(delivery.receive_count))
             raise
 
-    def _handle(self, message: TaskMessage, delivery: TaskDelivery) -> Delivery:
-        task = self.store.get_task(message.batch_id, message.index)
-        if task is None or task.owner != message.owner:
-            return self._missing(message)
-        if task.status.finished:
-            self.progress.task_ended(task.batch_id)
-            return Delivery.ALREADY_ENDED
-        if task.status is TaskStatus.RUNNING:
-            lapsed = task.lease_until is None or task.lease_until < epoch_s()
-            if task.claimed_by != delivery.message_id and not lapsed:
-                return Delivery.HELD_ELSEWHERE
-            if task.attempts >= self.settings.max_attempts:
-                return self._give_up(task)
-        time_limit_s = min(
-            self.settings.task_timeout_s, delivery.remaining_s - self.settings.time_reserve_s
-        )
-        if time_limit_s < self.settings.min_task_s:
-            raise NoTimeLeftError(f"{delivery.remaining_s:.0f} s left: too little to start")
-        lease_s = int(time_limit_s + self.settings.time_reserve_s) + 1
-        claimed = self.store.claim(task, delivery.message_id, lease_s)
-        if claimed is None:
-            return Delivery.MOVED_ON
-        outcome = self.runner.run(task.task, time_limit_s)
+    def _handle(
+        self, message: TaskMessage, delivery: TaskDelivery, known: TaskRecord | None
+    ) -> Delivery:
+        task = known or self.store.get_task(message.batch_id, message.index)
+        for _ in range(2):  # a claim lost to a change since the read: read again, once
+            if task is None or task.owner != message.owner:
+                return self._missing(message)
+            if task.status.finished:
+                return Delivery.ALREADY_ENDED
+            if task.status is TaskStatus.RUNNING:
+                lapsed = task.lease_until is None or task.lease_until < epoch_s()
+                if task.claimed_by != delivery.message_id and not lapsed:
+                    return Delivery.HELD_ELSEWHERE
+                if task.attempts >= self.settings.max_attempts:
+                    return self._give_up(task)
+            time_limit_s = min(
+                self.settings.task_timeout_s, delivery.remaining_s - self.settings.time_reserve_s
+            )
+            if time_limit_s < self.settings.min_task_s:
+                raise NoTimeLeftError(f"{delivery.remaining_s:.0f} s left: too little to start")
+            lease_s = int(time_limit_s + self.settings.time_reserve_s) + 1
+            claimed = self.store.claim(task, delivery.message_id, lease_s)
+            if claimed is not None:
+                return self._run(claimed, time_limit_s)
+            task = self.store.get_task(message.batch_id, message.index)
+        return Delivery.MOVED_ON
+
+    def _run(self, claimed: TaskRecord, time_limit_s: float) -> Delivery:
+        outcome = self.runner.run(claimed.task, time_limit_s)
         stored = self.store.finish(
             claimed,
             outcome.status,
@@ -142,9 +156,8 @@ class BatchWorker:
             error=outcome.error,
         )
         if not stored:
-            logger.warning("task %s#%d ended elsewhere meanwhile", task.batch_id, task.index)
+            logger.warning("task %s#%d ended elsewhere meanwhile", claimed.batch_id, claimed.index)
             return Delivery.MOVED_ON
-        self.progress.task_ended(task.batch_id)
         return Delivery.RAN
 
     def _give_up(self, task: TaskRecord) -> Delivery:
@@ -153,7 +166,6 @@ class BatchWorker:
             "(crash or timeout of the invocation)"
         )
         if self.store.finish(task, TaskStatus.FAILED, error=error):
-            self.progress.task_ended(task.batch_id)
             return Delivery.GAVE_UP
         return Delivery.MOVED_ON
 
@@ -180,3 +192,71 @@ class BatchWorker:
         except AWS_ERRORS as error:
             # It still comes back, after the queue's visibility timeout.
             logger.warning("could not set when the message comes back: %s", error)
+
+
+# Deliveries after which the batch's progress is looked at: a task ended, or one had ended
+# already (its worker may have stopped before recording the batch's completion).
+_ENDED = (Delivery.RAN, Delivery.GAVE_UP, Delivery.ALREADY_ENDED)
+# A batch this small is looked at after each ended task: the tasks that all concurrent
+# invocations hold (10 workers × 10 messages) could be more than a tenth of it, and an update
+# is due at every tenth. Larger batches are looked at once per invocation (≤ 1 % each).
+SMALL_BATCH = 999
+
+
+class Invocation:
+    """One invocation's deliveries: their tasks read at once, progress looked at once per batch.
+
+    The task records are read in one BatchGetItem up front (a record that changed since is
+    caught by the claim's condition and read again); after the last delivery, each batch whose
+    tasks ended gets its completion recorded and its progress published once, not per task
+    (after each task for batches of at most SMALL_BATCH tasks).
+
+    Use as a context manager; `handle` each delivery inside it.
+    """
+
+    def __init__(self, worker: BatchWorker, deliveries: list[TaskDelivery]) -> None:
+        self._worker = worker
+        self._known: dict[tuple[str, int], TaskRecord] = {}
+        self._ended: dict[str, None] = {}  # batch ids, in order
+        keys = []
+        for delivery in deliveries:
+            try:
+                message = TaskMessage.model_validate_json(delivery.body)
+            except ValidationError:
+                continue
+            keys.append((message.batch_id, message.index))
+        try:
+            self._known = worker.store.get_tasks(list(dict.fromkeys(keys))[:100])
+        except HorizonError as error:  # each delivery reads its own task then
+            logger.warning("could not read the invocation's tasks at once: %s", error)
+
+    def __enter__(self) -> Invocation:
+        return self
+
+    def handle(self, delivery: TaskDelivery) -> Delivery:
+        """Act on one delivery (see `BatchWorker.handle`)."""
+        known = None
+        try:
+            message = TaskMessage.model_validate_json(delivery.body)
+            known = self._known.pop((message.batch_id, message.index), None)
+        except ValidationError:
+            pass
+        outcome = self._worker._deliver(delivery, known)
+        if outcome in _ENDED:
+            batch_id = TaskMessage.model_validate_json(delivery.body).batch_id
+            if known is not None and (known.task_count or 0) <= SMALL_BATCH:
+                self._progress(batch_id)
+            else:
+                self._ended[batch_id] = None
+        return outcome
+
+    def __exit__(self, *exc_info: object) -> None:
+        for batch_id in self._ended:
+            self._progress(batch_id)
+
+    def _progress(self, batch_id: str) -> None:
+        try:
+            self._worker.progress.task_ended(batch_id)
+        except HorizonError as error:
+            # The counts are stored; only completed_at or an update may be missing.
+            logger.warning("could not record the progress of batch %s: %s", batch_id, error)
