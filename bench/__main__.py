@@ -89,6 +89,10 @@ def _markdown(results: dict[str, Any]) -> str:
         from bench.email_jobs import markdown as email_markdown
 
         out += email_markdown(results["email_jobs"])
+    if results.get("batches"):
+        from bench.batches import markdown as batches_markdown
+
+        out += batches_markdown(results["batches"])
     return "\n".join(out)
 
 
@@ -114,7 +118,7 @@ def _agent_markdown(agent: dict[str, Any]) -> list[str]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
     parser.add_argument(
-        "--only", default="validation,memory,e2e,agent,analytics,executions,identity,email"
+        "--only", default="validation,memory,e2e,agent,analytics,executions,identity,email,batches"
     )
     parser.add_argument("--sizes", default="50,100")
     parser.add_argument("--lines", type=int, default=200_000)
@@ -169,6 +173,11 @@ def main(argv: list[str] | None = None) -> int:
 
         print("running (g) email jobs…", file=sys.stderr, flush=True)
         results["email_jobs"] = email_jobs.run()
+    if "batches" in wanted:
+        from bench import batches
+
+        print("running (i) batches…", file=sys.stderr, flush=True)
+        results["batches"] = batches.run()
     results["total_seconds"] = round(time.perf_counter() - started, 1)
     print(_markdown(results))
     print("```json")
