@@ -87,7 +87,7 @@ class Settings(BaseSettings):
     # Tiers: requests per UTC day (enterprise: unlimited) and per second (the burst).
     free_requests_per_day: int = Field(default=100, alias="FREE_REQUESTS_PER_DAY", gt=0)
     pro_requests_per_day: int = Field(default=10_000, alias="PRO_REQUESTS_PER_DAY", gt=0)
-    free_burst_per_s: int = Field(default=50, alias="FREE_BURST_PER_S", gt=0)
+    free_burst_per_s: int = Field(default=100, alias="FREE_BURST_PER_S", gt=0)
     pro_burst_per_s: int = Field(default=200, alias="PRO_BURST_PER_S", gt=0)
     enterprise_burst_per_s: int = Field(default=1_000, alias="ENTERPRISE_BURST_PER_S", gt=0)
 
