@@ -72,12 +72,37 @@ def test_a_duplicate_of_a_running_task_leaves_it_to_its_holder(service, queues, 
     assert counts(store, batch_id) == {**COUNTS_ZERO, "running": 1}
 
 
+def test_a_redelivery_under_a_live_lease_waits_for_it_and_never_runs_twice(
+    service, queues, store, aws, tmp_path
+):
+    marker = tmp_path / "runs"
+    batch_id = posted(service, queues, [f"echo run >> {marker}"])
+    [message] = queues.receive("batch_tasks")
+    # The first delivery claimed the task and is still running it when the message comes back
+    # (locally the visibility timeout is shorter than the lease).
+    task = store.get_task(batch_id, 0)
+    assert store.claim(task, message["MessageId"], lease_s=600) is not None
+    response = queues.deliver("batch_tasks", worker_handler.handler, [message])
+    assert response == {"batchItemFailures": [{"itemIdentifier": message["MessageId"]}]}
+    assert not marker.exists()
+    held = store.get_task(batch_id, 0)
+    assert held.status is TaskStatus.RUNNING and held.attempts == 1
+    assert counts(store, batch_id) == {**COUNTS_ZERO, "running": 1}
+    # It comes back once the lease is over, not before.
+    attributes = aws.sqs.get_queue_attributes(
+        QueueUrl=queues.url("batch_tasks"), AttributeNames=["ApproximateNumberOfMessagesNotVisible"]
+    )["Attributes"]
+    assert attributes["ApproximateNumberOfMessagesNotVisible"] == "1"
+    assert queues.receive("batch_tasks") == []
+
+
 def test_a_worker_killed_mid_task_is_taken_over_by_the_redelivery(service, queues, store):
     batch_id = posted(service, queues, ["echo second try"])
     [message] = queues.receive("batch_tasks")
-    # The first delivery claimed the task, then its worker died (no ending, no delete).
+    # The first delivery claimed the task, then its worker died (no ending, no delete) and its
+    # lease lapsed.
     task = store.get_task(batch_id, 0)
-    assert store.claim(task, message["MessageId"], lease_s=600) is not None
+    assert store.claim(task, message["MessageId"], lease_s=-1) is not None
     assert counts(store, batch_id) == {**COUNTS_ZERO, "running": 1}
     response = queues.deliver("batch_tasks", worker_handler.handler, [message])
     assert response == {"batchItemFailures": []}
@@ -119,8 +144,8 @@ def test_a_task_whose_workers_keep_vanishing_ends_failed(service, queues, store,
     batch_id = posted(service, queues, ["true"])
     [message] = queues.receive("batch_tasks")
     task = store.get_task(batch_id, 0)
-    task = store.claim(task, message["MessageId"], lease_s=600)
-    task = store.claim(task, message["MessageId"], lease_s=600)
+    task = store.claim(task, message["MessageId"], lease_s=-1)
+    task = store.claim(task, message["MessageId"], lease_s=-1)
     assert task.attempts == 2
     assert BatchWorker().handle(delivery(message, receive_count=3)) is Delivery.GAVE_UP
     ended = store.get_task(batch_id, 0)

@@ -331,6 +331,24 @@ class BatchStore(Table):
             return None
         return claimed
 
+    def release(self, claimed: TaskRecord) -> bool:
+        """End the lease of a task this worker claimed and could not finish (its handling failed).
+
+        The message's redelivery then takes the task over at once instead of waiting for the
+        lease to lapse. Conditional on the claim still being this one.
+
+        Returns:
+            Whether the lease was ended (False: the task moved on meanwhile).
+        """
+        update = self._task_update(claimed, "SET lease_until = :lapsed", {":lapsed": 0})["Update"]
+        try:
+            self.client.update_item(**update)
+        except AWS_ERRORS as error:
+            if error_code(error) == "ConditionalCheckFailedException":
+                return False
+            raise DependencyError("could not release the task") from error
+        return True
+
     def finish(
         self,
         task: TaskRecord,

@@ -5,8 +5,12 @@ Each delivery reads the task and acts on its state:
   checked again in case the worker that ended it stopped before recording it;
 - running, claimed by another message under a live lease: a duplicate; that message's own
   redelivery takes over if its worker vanishes;
-- running, claimed by this same message or with its lease lapsed: its worker vanished (crash,
-  invocation timeout): taken over for one more attempt, or ended failed after `max_attempts`;
+- running, claimed by this same message under a live lease: the message came back while its
+  first delivery may still be running it (the queue's visibility timeout is shorter than the
+  lease, as locally): deferred to the lease's end, never run twice at once;
+- running with its lease lapsed (or released by a worker whose handling failed): its worker
+  vanished (crash, invocation timeout): taken over for one more attempt, or ended failed after
+  `max_attempts`;
 - queued: claimed (queued → running, in the batch's counts too), run, ended.
 Every move is conditional on the state read (see horizon.batches.store), so the counts stay
 exact whatever the deliveries. A dependency failing brings the message back with exponential
@@ -37,6 +41,9 @@ from horizon.lazy import Collaborator, aws_client
 logger = logging.getLogger(__name__)
 
 
+MAX_VISIBILITY_S = 43_200  # SQS's longest visibility timeout
+
+
 class Delivery(StrEnum):
     RAN = "ran"  # the task ran and its ending was stored
     ALREADY_ENDED = "already_ended"
@@ -48,6 +55,14 @@ class Delivery(StrEnum):
 
 class NoTimeLeftError(HorizonError):
     """Too little of the invocation is left to start the task; its message goes back."""
+
+
+class LeaseHeldError(HorizonError):
+    """The task is running under this message's live lease; the message comes back after it."""
+
+    def __init__(self, lease_left_s: int) -> None:
+        super().__init__(f"the task runs under a lease of {lease_left_s} s more")
+        self.after_s = min(lease_left_s + 1, MAX_VISIBILITY_S)
 
 
 @dataclass(frozen=True)
@@ -112,6 +127,9 @@ class BatchWorker:
         except NoTimeLeftError:
             self._come_back(delivery.receipt_handle, 0)
             raise
+        except LeaseHeldError as held:
+            self._come_back(delivery.receipt_handle, held.after_s)
+            raise
         except Exception:
             # Whatever failed (a dependency, a bug), the message comes back later and later.
             self._come_back(delivery.receipt_handle, self._backoff_s(delivery.receive_count))
@@ -127,9 +145,11 @@ class BatchWorker:
             if task.status.finished:
                 return Delivery.ALREADY_ENDED
             if task.status is TaskStatus.RUNNING:
-                lapsed = task.lease_until is None or task.lease_until < epoch_s()
-                if task.claimed_by != delivery.message_id and not lapsed:
+                lease_left_s = (task.lease_until or 0) - epoch_s()
+                if lease_left_s >= 0 and task.claimed_by != delivery.message_id:
                     return Delivery.HELD_ELSEWHERE
+                if lease_left_s >= 0:
+                    raise LeaseHeldError(int(lease_left_s))
                 if task.attempts >= self.settings.max_attempts:
                     return self._give_up(task)
             time_limit_s = min(
@@ -145,20 +165,34 @@ class BatchWorker:
         return Delivery.MOVED_ON
 
     def _run(self, claimed: TaskRecord, time_limit_s: float) -> Delivery:
-        outcome = self.runner.run(claimed.task, time_limit_s)
-        stored = self.store.finish(
-            claimed,
-            outcome.status,
-            exit_code=outcome.exit_code,
-            result=outcome.result,
-            stdout=outcome.stdout,
-            stderr=outcome.stderr,
-            error=outcome.error,
-        )
+        try:
+            outcome = self.runner.run(claimed.task, time_limit_s)
+            stored = self.store.finish(
+                claimed,
+                outcome.status,
+                exit_code=outcome.exit_code,
+                result=outcome.result,
+                stdout=outcome.stdout,
+                stderr=outcome.stderr,
+                error=outcome.error,
+            )
+        except Exception:
+            self._release(claimed)
+            raise
         if not stored:
             logger.warning("task %s#%d ended elsewhere meanwhile", claimed.batch_id, claimed.index)
             return Delivery.MOVED_ON
         return Delivery.RAN
+
+    def _release(self, claimed: TaskRecord) -> None:
+        """Let the message's redelivery take the task over at once (not after the lease)."""
+        try:
+            self.store.release(claimed)
+        except HorizonError as error:
+            # The redelivery waits for the lease to lapse instead.
+            logger.warning(
+                "could not release task %s#%d: %s", claimed.batch_id, claimed.index, error
+            )
 
     def _give_up(self, task: TaskRecord) -> Delivery:
         error = (
