@@ -66,3 +66,23 @@ def test_every_task_gets_a_record_and_one_message(service, queues, store, count)
     assert batch.counts.completed == count and len(batch.tasks) == count
     assert [task.stdout for task in batch.tasks] == [f"{i}\n" for i in range(count)]
     assert store.get(accepted.batch_id).enqueued == count
+
+
+def test_a_read_records_the_completion_no_worker_recorded_yet(service, queues, store):
+    # For a large batch a worker records the completion once its invocation is over, so a
+    # read can see every task ended first: it is "running" until then, never "completed"
+    # without a completed_at, and the read records it.
+    accepted = service.create(OWNER, ["true", "true"])
+    queues.run_batch()
+    store.client.update_item(
+        TableName=store._table,
+        Key={"pk": {"S": f"BATCH#{accepted.batch_id}"}, "sk": {"S": "META"}},
+        UpdateExpression="REMOVE completed_at",
+    )
+    unrecorded = store.get(accepted.batch_id)
+    assert unrecorded.completed_at is None and unrecorded.status is BatchStatus.RUNNING
+    batch = service.describe(OWNER, accepted.batch_id)
+    assert batch.status is BatchStatus.COMPLETED and batch.completed_at is not None
+    assert store.get(accepted.batch_id).completed_at == batch.completed_at
+    [listed] = service.list(OWNER).batches
+    assert listed.status is BatchStatus.COMPLETED

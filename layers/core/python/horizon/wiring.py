@@ -296,6 +296,9 @@ API_FUNCTION = FunctionSpec(
         "nonprofits": "read_write",
         "email_jobs": "read_write",
         "email": "send",
+        # A read of a batch whose every task ended records its completion and publishes it.
+        "connections": "read_write",
+        "websocket": "manage_connections",
     },
 )
 WEBSOCKET_FUNCTION = FunctionSpec(

@@ -76,8 +76,13 @@ class Batch(BaseModel):
     seq: int = 0
 
     @property
+    def all_ended(self) -> bool:
+        return self.counts.ended >= self.task_count
+
+    @property
     def status(self) -> BatchStatus:
-        if self.counts.ended >= self.task_count:
+        # Completed once its completion is recorded, so `completed_at` is never null then.
+        if self.completed_at is not None:
             return BatchStatus.COMPLETED
         if self.counts.queued == self.task_count:
             return BatchStatus.QUEUED

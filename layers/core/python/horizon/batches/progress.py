@@ -63,9 +63,7 @@ class BatchProgress:
                 (a redelivery of the task's message finds the task ended and tries again).
         """
         batch = self.store.get(batch_id)
-        completed = batch.counts.ended >= batch.task_count and self.store.mark_completed(
-            batch_id, batch.task_count
-        )
+        completed = batch.all_ended and self.store.mark_completed(batch_id, batch.task_count)
         if completed:
             batch = self.store.get(batch_id)
         try:

@@ -27,6 +27,7 @@ from horizon.batches.models import (
     is_batch_id,
     status_url,
 )
+from horizon.batches.progress import BatchProgress
 from horizon.batches.settings import BatchSettings, get_batch_settings
 from horizon.batches.store import BatchStore
 from horizon.clock import now_iso
@@ -85,20 +86,23 @@ class BatchService:
     """Accepts, describes and lists batches.
 
     Args:
-        store, manifests, sqs: collaborators, made lazily when omitted.
+        store, manifests, sqs, progress: collaborators, made lazily when omitted.
     """
 
     store = Collaborator(BatchStore)
     manifests = Collaborator(ManifestStore)
     sqs = aws_client("sqs")
+    progress = Collaborator(BatchProgress)
 
     def __init__(
         self,
         store: BatchStore | None = None,
         manifests: ManifestStore | None = None,
         sqs: Any = None,
+        progress: BatchProgress | None = None,
     ) -> None:
         self._store, self._manifests, self._sqs = store, manifests, sqs
+        self._progress = progress
         self.settings = get_batch_settings()
 
     def create(self, owner: str, body: Any) -> BatchAccepted:
@@ -148,7 +152,7 @@ class BatchService:
         """
         if not is_batch_id(batch_id):
             raise NotFoundError(f"batch {batch_id} not found")
-        batch = self.store.get(batch_id, owner)
+        batch = self._recorded(self.store.get(batch_id, owner))
         tasks, next_cursor = self.store.tasks(batch_id, self._limit(limit), cursor, status)
         return BatchPublic(
             batch_id=batch.batch_id,
@@ -164,7 +168,22 @@ class BatchService:
     def list(self, owner: str, limit: int | None = None, cursor: str | None = None) -> BatchList:
         """Return a page of the owner's batches, newest first."""
         batches, next_cursor = self.store.list(owner, self._limit(limit), cursor)
-        return BatchList(batches=[summary(batch) for batch in batches], next_cursor=next_cursor)
+        return BatchList(
+            batches=[summary(self._recorded(batch)) for batch in batches], next_cursor=next_cursor
+        )
+
+    def _recorded(self, batch: Batch) -> Batch:
+        """The batch, its completion recorded if every task ended but no worker recorded it yet.
+
+        A worker records it after its last task's ending (for a large batch, once its
+        invocation is over), so a read can come first; or the worker's write failed.
+        """
+        if batch.completed_at is not None or not batch.all_ended:
+            return batch
+        try:
+            return self.progress.task_ended(batch.batch_id)
+        except DependencyError:
+            return batch  # still "running"; the next read tries again
 
     def _limit(self, limit: int | None) -> int:
         return min(limit or self.settings.default_page, self.settings.max_page)
