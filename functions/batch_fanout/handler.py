@@ -9,7 +9,6 @@ from __future__ import annotations
 from functools import cache
 from typing import Any
 
-from aws_lambda_powertools import Logger
 from aws_lambda_powertools.logging.utils import copy_config_to_registered_loggers
 from aws_lambda_powertools.utilities.batch import (
     BatchProcessor,
@@ -18,9 +17,10 @@ from aws_lambda_powertools.utilities.batch import (
 )
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
+from horizon import correlation, observability
 from horizon.batches import FanOut
 
-logger = Logger(service="batch_fanout")
+logger = observability.logger("batch_fanout")
 copy_config_to_registered_loggers(source_logger=logger, include={"horizon"})
 
 
@@ -31,8 +31,9 @@ def get_service() -> FanOut:
 
 
 def record_handler(record: SQSRecord) -> None:
-    outcome = get_service().handle(record.body)
-    logger.info("fan-out message handled", extra={"outcome": outcome.value})
+    with correlation.bound(correlation.of_record(record.raw_event)):
+        outcome = get_service().handle(record.body)
+        logger.info("fan-out message handled", extra={"outcome": outcome.value})
 
 
 @logger.inject_lambda_context

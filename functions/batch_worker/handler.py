@@ -10,7 +10,6 @@ from __future__ import annotations
 from functools import cache
 from typing import Any
 
-from aws_lambda_powertools import Logger
 from aws_lambda_powertools.logging.utils import copy_config_to_registered_loggers
 from aws_lambda_powertools.utilities.batch import (
     BatchProcessor,
@@ -20,9 +19,10 @@ from aws_lambda_powertools.utilities.batch import (
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from horizon import correlation, observability
 from horizon.batches import BatchWorker, TaskDelivery
 
-logger = Logger(service="batch_worker")
+logger = observability.logger("batch_worker")
 copy_config_to_registered_loggers(source_logger=logger, include={"horizon"})
 
 
@@ -51,8 +51,9 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     with get_service().invocation([delivery_of(r, context) for r in records]) as invocation:
 
         def record_handler(record: SQSRecord) -> None:
-            outcome = invocation.handle(delivery_of(record, context))
-            logger.info("task message handled", extra={"outcome": outcome.value})
+            with correlation.bound(correlation.of_record(record.raw_event)):
+                outcome = invocation.handle(delivery_of(record, context))
+                logger.info("task message handled", extra={"outcome": outcome.value})
 
         return process_partial_response(
             event=event, record_handler=record_handler, processor=processor, context=context

@@ -11,7 +11,6 @@ from __future__ import annotations
 from functools import cache
 from typing import Any
 
-from aws_lambda_powertools import Logger
 from aws_lambda_powertools.logging.utils import copy_config_to_registered_loggers
 from aws_lambda_powertools.utilities.batch import (
     BatchProcessor,
@@ -20,11 +19,12 @@ from aws_lambda_powertools.utilities.batch import (
 )
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
+from horizon import correlation, observability
 from horizon.email_jobs.worker import EmailWorker
 from horizon.realtime import EmailJobProgressPublisher
 
 # Named here because the local stack runs every function in one process (one environment).
-logger = Logger(service="email_worker")
+logger = observability.logger("email_worker")
 copy_config_to_registered_loggers(source_logger=logger, include={"horizon"})
 
 
@@ -36,8 +36,9 @@ def get_worker() -> EmailWorker:
 
 def record_handler(record: SQSRecord) -> None:
     """Send the recipients one record carries; raising marks the record for a retry."""
-    outcome = get_worker().handle(record.body)
-    logger.info("email message handled", extra={"outcome": outcome.value})
+    with correlation.bound(correlation.of_record(record.raw_event)):
+        outcome = get_worker().handle(record.body)
+        logger.info("email message handled", extra={"outcome": outcome.value})
 
 
 @logger.inject_lambda_context

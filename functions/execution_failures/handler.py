@@ -11,7 +11,6 @@ from __future__ import annotations
 from functools import cache
 from typing import Any
 
-from aws_lambda_powertools import Logger
 from aws_lambda_powertools.logging.utils import copy_config_to_registered_loggers
 from aws_lambda_powertools.utilities.batch import (
     BatchProcessor,
@@ -20,11 +19,12 @@ from aws_lambda_powertools.utilities.batch import (
 )
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
+from horizon import correlation, observability
 from horizon.executions.failures import ExecutionFailures
 
 # Named here because the local stack runs every function in one process (one environment);
 # in Lambda POWERTOOLS_SERVICE_NAME says the same.
-logger = Logger(service="execution_failures")
+logger = observability.logger("execution_failures")
 # horizon's modules log through the standard library: give them the same JSON format.
 copy_config_to_registered_loggers(source_logger=logger, include={"horizon"})
 
@@ -37,8 +37,9 @@ def get_service() -> ExecutionFailures:
 
 def record_handler(record: SQSRecord) -> None:
     """Settle the execution one record names; raising marks the record for a retry."""
-    outcome = get_service().handle(record.body)
-    logger.info("execute DLQ message handled", extra={"outcome": outcome.value})
+    with correlation.bound(correlation.of_record(record.raw_event)):
+        outcome = get_service().handle(record.body)
+        logger.info("execute DLQ message handled", extra={"outcome": outcome.value})
 
 
 @logger.inject_lambda_context

@@ -10,7 +10,6 @@ from __future__ import annotations
 from functools import cache
 from typing import Any
 
-from aws_lambda_powertools import Logger
 from aws_lambda_powertools.logging.utils import copy_config_to_registered_loggers
 from aws_lambda_powertools.utilities.batch import (
     BatchProcessor,
@@ -19,12 +18,13 @@ from aws_lambda_powertools.utilities.batch import (
 )
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
+from horizon import correlation, observability
 from horizon.ingest import IngestService, MalformedMessageError, parse_body
 from horizon.realtime import JobProgressPublisher
 
 # Named here because the local stack runs every function in one process (one environment);
 # in Lambda POWERTOOLS_SERVICE_NAME says the same.
-logger = Logger(service="ingest")
+logger = observability.logger("ingest")
 # horizon's modules log through the standard library: give them the same JSON format.
 copy_config_to_registered_loggers(source_logger=logger, include={"horizon"})
 
@@ -45,11 +45,15 @@ def record_handler(record: SQSRecord, lambda_context: Any) -> None:
         return
     receive_count = int(record.attributes.approximate_receive_count or 1)
     for request in requests:
-        logger.set_correlation_id(request.job_id)
-        outcome = get_service().process(
-            request, lambda_context.get_remaining_time_in_millis, receive_count
-        )
-        logger.info("ingest run ended", extra={"outcome": outcome.value, "owner": request.owner})
+        # An upload's S3 event carries no id: the job's id stands for it, and its continuation
+        # messages carry it on.
+        with correlation.bound(correlation.of_record(record.raw_event) or request.job_id):
+            outcome = get_service().process(
+                request, lambda_context.get_remaining_time_in_millis, receive_count
+            )
+            logger.info(
+                "ingest run ended", extra={"outcome": outcome.value, "owner": request.owner}
+            )
 
 
 @logger.inject_lambda_context

@@ -8,11 +8,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from aws_lambda_powertools import Logger
-
+from horizon import correlation, observability
 from horizon.realtime import ConnectRequest, WebSocketService
 
-logger = Logger(service="websocket")
+logger = observability.logger("websocket")
 
 
 def _service() -> WebSocketService:
@@ -31,6 +30,14 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     context_ = event["requestContext"]
     event_type, connection_id = context_["eventType"], context_["connectionId"]
     logger.append_keys(connection_id=connection_id, route=context_.get("routeKey"))
+    # The event's id follows what it starts (an agent task's container, its queue messages).
+    with correlation.bound(context_.get("requestId")):
+        return _route(event, event_type, connection_id, context_)
+
+
+def _route(
+    event: dict[str, Any], event_type: str, connection_id: str, context_: dict[str, Any]
+) -> dict[str, Any]:
     if event_type == "CONNECT":
         return {"statusCode": _connect(event, connection_id)}
     if event_type == "DISCONNECT":

@@ -97,3 +97,12 @@ def test_submitted_code_is_masked_in_structured_fields(written_log):
     line = json.loads(written_log.readouterr().out.splitlines()[-1])
     assert line["code"] == "****"
     assert line["execution_id"] == "e1"
+
+
+def test_the_request_id_rides_on_the_queue_message_the_request_sends(client, aws):
+    response = client.post("/batch", json=["true"], headers={"X-Request-Id": "trace-77"})
+    assert response.status_code == 202, response.text
+    [message] = aws.sqs.receive_message(
+        QueueUrl=aws.provisioned.queue_urls["batch_fanout"], MessageAttributeNames=["All"]
+    )["Messages"]
+    assert message["MessageAttributes"]["correlation_id"]["StringValue"] == "trace-77"

@@ -86,3 +86,22 @@ def test_a_read_records_the_completion_no_worker_recorded_yet(service, queues, s
     assert store.get(accepted.batch_id).completed_at == batch.completed_at
     [listed] = service.list(OWNER).batches
     assert listed.status is BatchStatus.COMPLETED
+
+
+def test_the_posting_requests_id_rides_on_every_message_of_the_batch(service, queues):
+    from horizon import correlation
+
+    with correlation.bound("trace-batch-1"):
+        service.create(OWNER, ["true", "true", "true"])
+    [fanout] = queues.receive("batch_fanout")
+    assert fanout["MessageAttributes"]["correlation_id"]["StringValue"] == "trace-batch-1"
+    queues.deliver(
+        "batch_fanout",
+        __import__("functions.batch_fanout.handler").batch_fanout.handler.handler,
+        [fanout],
+    )
+    tasks = queues.receive("batch_tasks")
+    assert len(tasks) == 3
+    assert {m["MessageAttributes"]["correlation_id"]["StringValue"] for m in tasks} == {
+        "trace-batch-1"
+    }

@@ -4,7 +4,8 @@ Every line is masked as it is written, whatever logged it: API keys keep only th
 id (`hzn_<id>_****`), bearer tokens, JWTs, the admin key and `API_TOKENS` values become
 `****`, email addresses keep their first character and domain (`a***@example.org`), and the
 values of fields that hold submitted code or credentials (`code`, `source_code`, `stdin`,
-`authorization`, `x-api-key`, ...) are replaced whole.
+`authorization`, `x-api-key`, ...) are replaced whole. A line written while a correlation id
+is bound (`horizon.correlation`) carries it as `correlation_id`.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from typing import Any
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.logging.formatter import LambdaPowertoolsFormatter
 
+from horizon import correlation
 from horizon.settings import get_settings
 
 MASK = "****"
@@ -70,6 +72,9 @@ class MaskingFormatter(LambdaPowertoolsFormatter):
     """Powertools' JSON lines, masked."""
 
     def format(self, record: Any) -> str:
+        correlation_id = correlation.current()
+        if correlation_id and not hasattr(record, correlation.ATTRIBUTE):
+            setattr(record, correlation.ATTRIBUTE, correlation_id)
         for field in SENSITIVE_FIELDS & set(record.__dict__):
             if getattr(record, field):
                 setattr(record, field, MASK)

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 import horizon
+from horizon import correlation
 from horizon.agent.exceptions import LaunchError
 from horizon.agent.settings import AgentSettings, get_agent_settings
 from horizon.dynamo import AWS_ERRORS, error_code
@@ -91,6 +92,7 @@ class EcsTaskLauncher:
                             "environment": [
                                 {"name": "TASK_OWNER", "value": owner},
                                 {"name": "TASK_ID", "value": task_id},
+                                *_correlation_environment(),
                             ],
                         }
                     ]
@@ -200,3 +202,9 @@ def make_launcher(settings: AgentSettings | None = None) -> TaskLauncher:
         subnets=[s for s in settings.ecs_subnets.split(",") if s],
         security_groups=[s for s in settings.ecs_security_groups.split(",") if s],
     )
+
+
+def _correlation_environment() -> list[dict[str, str]]:
+    """The task's `CORRELATION_ID`, so its log lines join the request's."""
+    correlation_id = correlation.current()
+    return [{"name": correlation.ENVIRONMENT, "value": correlation_id}] if correlation_id else []

@@ -2,7 +2,8 @@
 
 The correlation id is the caller's `X-Request-Id` when it is a sane token (1–128 characters
 of letters, digits and `._:-`), else API Gateway's request id, else a new one. It goes back
-as `X-Request-Id`, is the `request_id` of a 500's body, and is in the request's log line
+as `X-Request-Id`, is the `request_id` of a 500's body, is bound for the request's work (so the
+queue messages it sends carry it: `horizon.correlation`), and is in the request's log line
 next to the method, route, status, time and the credential presented — masked by
 `horizon.observability`, so the line shows which key called (`hzn_<id>_****`), never the key.
 """
@@ -16,6 +17,7 @@ import uuid
 from starlette.datastructures import Headers, MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from horizon import correlation
 from horizon.observability import logger
 
 HEADER = "X-Request-Id"
@@ -54,7 +56,8 @@ class RequestLogMiddleware:
             await send(message)
 
         try:
-            await self.app(scope, receive, send_with_id)
+            with correlation.bound(request_id):
+                await self.app(scope, receive, send_with_id)
         finally:
             headers = Headers(scope=scope)
             logger("horizon-api").info(

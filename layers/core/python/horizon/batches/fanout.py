@@ -20,6 +20,7 @@ from typing import Any
 import orjson
 from pydantic import ValidationError
 
+from horizon import correlation
 from horizon.batches.manifest import ManifestStore
 from horizon.batches.models import Batch, FanOutMessage, TaskMessage
 from horizon.batches.settings import get_batch_settings
@@ -109,7 +110,11 @@ class FanOut:
             for index in indexes
         }
         for attempt in range(MAX_ATTEMPTS):
-            entries = [{"Id": key, "MessageBody": body} for key, body in pending.items()]
+            attributes = correlation.message_attributes()
+            entries = [
+                {"Id": key, "MessageBody": body, "MessageAttributes": attributes}
+                for key, body in pending.items()
+            ]
             try:
                 response = self.sqs.send_message_batch(QueueUrl=self._queue_url, Entries=entries)
             except AWS_ERRORS as error:

@@ -11,6 +11,7 @@ from typing import Any
 
 import orjson
 
+from horizon import correlation
 from horizon.batches.exceptions import BatchInputError
 from horizon.batches.manifest import ManifestStore
 from horizon.batches.models import (
@@ -127,6 +128,7 @@ class BatchService:
             self.sqs.send_message(
                 QueueUrl=self.settings.fanout_queue_url,
                 MessageBody=orjson.dumps(message.model_dump()).decode(),
+                MessageAttributes=correlation.message_attributes(),
             )
         except AWS_ERRORS as error:
             raise DependencyError("could not queue the batch") from error

@@ -13,6 +13,7 @@ from typing import Any
 
 import orjson
 
+from horizon import correlation
 from horizon.clock import now_iso
 from horizon.dynamo import AWS_ERRORS
 from horizon.email_jobs import addresses, template
@@ -225,9 +226,10 @@ class EmailJobService:
             for i in range(0, len(recipients), size)
         ]
         url = self.settings.email_queue_url
+        attributes = correlation.message_attributes()
         for start in range(0, len(bodies), SQS_BATCH_MAX):
             entries = [
-                {"Id": str(n), "MessageBody": text}
+                {"Id": str(n), "MessageBody": text, "MessageAttributes": attributes}
                 for n, text in enumerate(bodies[start : start + SQS_BATCH_MAX])
             ]
             try:

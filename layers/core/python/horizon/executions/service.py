@@ -18,6 +18,7 @@ from typing import Any
 import orjson
 from pydantic import ValidationError
 
+from horizon import correlation
 from horizon.clock import epoch_s, now_iso
 from horizon.dynamo import AWS_ERRORS
 from horizon.errors import DependencyError, InvalidRequestError, PayloadTooLargeError
@@ -181,6 +182,7 @@ class ExecutionService:
             self.sqs.send_message(
                 QueueUrl=self.settings.execute_queue_url,
                 MessageBody=_message(execution),
+                MessageAttributes=correlation.message_attributes(),
             )
         except AWS_ERRORS as error:
             # Nothing will run it: end it now so it does not hold the owner's limit.

@@ -19,6 +19,7 @@ from typing import Any
 
 from urllib3.exceptions import HTTPError
 
+from horizon import correlation
 from horizon.analytics.aggregator import SegmentAggregator
 from horizon.analytics.compaction import pass_count
 from horizon.analytics.store import AggregateStore
@@ -458,6 +459,7 @@ class IngestService:
                 QueueUrl=self._settings.ingest_queue_url,
                 MessageBody=continuation_body(owner, job_id),
                 DelaySeconds=min(delay_s, MAX_SQS_DELAY_S),
+                MessageAttributes=correlation.message_attributes(),
             )
         except AWS_ERRORS as error:
             # The job stays at its checkpoint; retrying the current message resumes it.

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
+from horizon import correlation
 from horizon.dynamo import AWS_ERRORS
 from horizon.email_jobs.store import EmailJobStore
 from horizon.errors import DependencyError, NotFoundError
@@ -204,7 +205,9 @@ class WebSocketService(RealtimeService):
         }
         try:
             self.sqs.send_message(
-                QueueUrl=get_settings().notify_queue_url, MessageBody=orjson.dumps(body).decode()
+                QueueUrl=get_settings().notify_queue_url,
+                MessageBody=orjson.dumps(body).decode(),
+                MessageAttributes=correlation.message_attributes(),
             )
         except AWS_ERRORS as error:
             raise DependencyError("could not queue the snapshot") from error
