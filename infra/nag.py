@@ -108,11 +108,6 @@ def _apis(stack: EventHorizonStack) -> None:
     )
     acknowledge(
         rest,
-        "APIG3",
-        "WAF web ACLs are managed per account and associated outside this stack.",
-    )
-    acknowledge(
-        rest,
         "IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AmazonAPIGatewayPushToCloudWatchLogs]",
         "The AWS-documented policy of API Gateway's account-wide CloudWatch Logs role, "
         "required for execution logging.",

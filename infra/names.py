@@ -45,5 +45,7 @@ ACCESS_LOGS_EXPIRE_AFTER = Duration.days(90)
 # API throttling (per stage): steady requests per second and burst.
 REST_THROTTLE_RATE = 100
 REST_THROTTLE_BURST = 200
+# WAF's rate rule: requests one client IP may make in any 5 minutes (its evaluation window).
+WAF_RATE_PER_IP = 3000
 WEBSOCKET_THROTTLE_RATE = 50
 WEBSOCKET_THROTTLE_BURST = 100

@@ -11,6 +11,7 @@ from aws_cdk import aws_logs as logs
 from constructs import Construct
 
 from infra import names
+from infra.shield import RestApiShield
 
 # Uploads arrive as multipart bodies; API Gateway hands binary media types to Lambda base64
 # encoded, which keeps the bytes intact (as text they would be mangled).
@@ -21,11 +22,13 @@ class RestApi(Construct):
     """A Lambda proxy REST API (`/` and `/{proxy+}`, any method) with one stage.
 
     The stage logs every request as JSON, logs execution at INFO (without bodies, which may
-    hold users' data), traces with X-Ray, publishes metrics and is throttled.
+    hold users' data), traces with X-Ray, publishes metrics, is throttled and sits behind a
+    WAF web ACL (`infra.shield`).
 
     Attributes:
         api: the REST API.
         url: the stage's URL.
+        shield: its web ACL and usage plan.
     """
 
     def __init__(
@@ -99,3 +102,4 @@ class RestApi(Construct):
         # LambdaRestApi adds its own `Endpoint` output; the stack outputs the URL under a stable id.
         self.api.node.try_remove_child("Endpoint")
         self.url = self.api.url
+        self.shield = RestApiShield(self, "Shield", api=self.api)

@@ -129,3 +129,29 @@ def test_outputs_have_stable_ids(template):
     assert outputs[names.OUTPUT_WEBSOCKET_URL]["Value"]["Fn::Join"][1][0] == "wss://"
     [topic_id] = of_type(template.to_json()["Resources"], "AWS::SNS::Topic")
     assert outputs[names.OUTPUT_ALARM_TOPIC_ARN]["Value"] == {"Ref": topic_id}
+
+
+def test_the_rest_stage_sits_behind_a_waf_rate_rule_and_managed_rules(resources):
+    [acl_id] = of_type(resources, "AWS::WAFv2::WebACL")
+    acl = of_type(resources, "AWS::WAFv2::WebACL")[acl_id]
+    assert acl["Scope"] == "REGIONAL" and "Allow" in acl["DefaultAction"]
+    rules = {rule["Name"]: rule for rule in acl["Rules"]}
+    rate = rules["RatePerIp"]["Statement"]["RateBasedStatement"]
+    assert rate == {"AggregateKeyType": "IP", "Limit": names.WAF_RATE_PER_IP}
+    assert "Block" in rules["RatePerIp"]["Action"]
+    assert {"AWSManagedRulesCommonRuleSet", "AWSManagedRulesKnownBadInputsRuleSet"} <= set(rules)
+    [association] = of_type(resources, "AWS::WAFv2::WebACLAssociation").values()
+    assert get_att_id(association["WebACLArn"]) == acl_id
+    [stage_id] = of_type(resources, "AWS::ApiGateway::Stage")
+    assert stage_id in json.dumps(association["ResourceArn"])
+
+
+def test_the_rest_stage_has_a_usage_plan_with_its_throttle(resources):
+    [plan] = of_type(resources, "AWS::ApiGateway::UsagePlan").values()
+    assert plan["Throttle"] == {
+        "RateLimit": names.REST_THROTTLE_RATE,
+        "BurstLimit": names.REST_THROTTLE_BURST,
+    }
+    [api_stage] = plan["ApiStages"]
+    [stage_id] = of_type(resources, "AWS::ApiGateway::Stage")
+    assert api_stage["Stage"] == {"Ref": stage_id}
