@@ -23,9 +23,9 @@ if TYPE_CHECKING:
     from infra.stack import EventHorizonStack
 
 AUTH_REASON = (
-    "Callers authenticate with bearer API tokens that the application maps to a tenant "
-    "(held in the ApiTokens secret, required by REQUIRE_API_TOKENS); every stored item is "
-    "scoped by that tenant."
+    "Callers authenticate with API keys, bearer API tokens (the ApiTokens secret, required by "
+    "REQUIRE_API_TOKENS) or Cognito user pool tokens, all checked by the application, which "
+    "maps each to a tenant; every stored item is scoped by that tenant."
 )
 # The construct id of aws-cdk-lib's singleton function behind AwsCustomResource.
 AWS_CUSTOM_RESOURCE_PROVIDER = "AWS" + cr.AwsCustomResource.PROVIDER_FUNCTION_UUID.replace("-", "")
@@ -66,6 +66,13 @@ def add_suppressions(stack: EventHorizonStack) -> None:
     _agent_tasks(stack)
     _sandbox(stack)
     acknowledge(
+        stack.users.user_pool,
+        "COG2",
+        "MFA is optional: users are created by administrators and may turn on an authenticator "
+        "app (then required for them); threat protection (Plus plan, full function) challenges "
+        "or blocks risky sign-ins for everyone.",
+    )
+    acknowledge(
         stack.api_tokens.secret,
         "SMG4",
         "Static API bearer tokens handed to tenants: rotating them automatically would lock "
@@ -97,8 +104,9 @@ def _apis(stack: EventHorizonStack) -> None:
     acknowledge(
         rest,
         "COG4",
-        "The platform has no Cognito user pool: tenants authenticate with bearer API tokens "
-        "checked by the application.",
+        "Cognito tokens are verified by the application (signature against the pool's JWKS, "
+        "issuer, app client, expiry), beside API keys and tokens, so that the REST API and the "
+        "WebSocket $connect share one check; an API Gateway authorizer would refuse API keys.",
     )
     acknowledge(
         rest,

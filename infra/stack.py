@@ -21,18 +21,19 @@ from infra.queues import WorkQueues
 from infra.rest_api import RestApi
 from infra.sandbox import STARVED_AFTER, SandboxWorkers
 from infra.storage import Storage
+from infra.users import UserSignIn
 from infra.websocket_api import WebSocketApi
 
 # The functions that authenticate callers: the REST API and the WebSocket $connect.
-TOKEN_CHECKING_FUNCTIONS = (wiring.REST_FUNCTION, wiring.WEBSOCKET_ROUTES["$connect"])
+TOKEN_CHECKING_FUNCTIONS = wiring.AUTHENTICATING_FUNCTIONS
 
 
 class EventHorizonStack(Stack):
     """The platform: uploads, queues, tables, REST and WebSocket APIs, agent tasks, sandbox.
 
     Attributes:
-        data, queues, storage, monitoring, websocket, functions, agent, sandbox, rest_api:
-            the constructs.
+        data, queues, storage, monitoring, websocket, api_tokens, users, functions, agent,
+            sandbox, rest_api: the constructs.
     """
 
     def __init__(
@@ -70,6 +71,7 @@ class EventHorizonStack(Stack):
             stage_name=wiring.WEBSOCKET_STAGE,
         )
         self.api_tokens = ApiTokens(self, "ApiTokens")
+        self.users = UserSignIn(self, "Users", spec=wiring.USER_POOL)
         self.email = EmailSending(self, "Email")
         resources = self._resources()
         self.functions = Functions(
@@ -87,6 +89,7 @@ class EventHorizonStack(Stack):
         functions = self.functions.functions
         for key in TOKEN_CHECKING_FUNCTIONS:
             self.api_tokens.grant_read(functions[key])
+            self.users.configure(functions[key])
         # Triggers may name a DLQ too (the execute queue's ends its executions FAILED).
         add_queue_triggers(wiring.QUEUE_TRIGGERS, functions, resources.queues)
         self._alarm_on_consumed_dead_letters()
@@ -173,6 +176,14 @@ class EventHorizonStack(Stack):
             names.OUTPUT_ADMIN_KEY_SECRET_ARN: (
                 self.api_tokens.admin_key_secret.secret_arn,
                 'Secret holding the first admin API key ({"key"}): it creates tenants\' keys',
+            ),
+            names.OUTPUT_USER_POOL_ID: (
+                self.users.user_pool.user_pool_id,
+                "Cognito user pool people sign in to (admin-create-user, then initiate-auth)",
+            ),
+            names.OUTPUT_USER_POOL_CLIENT_ID: (
+                self.users.client.user_pool_client_id,
+                "App client id for initiate-auth (USER_PASSWORD_AUTH, USER_SRP_AUTH, refresh)",
             ),
             names.OUTPUT_UPLOADS_BUCKET: (
                 self.storage.buckets[wiring.UPLOADS.key].bucket_name,

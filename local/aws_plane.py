@@ -1,6 +1,7 @@
 """The local AWS plane: an embedded moto server, or an external endpoint such as LocalStack.
 
-Every table, queue and bucket of the wiring is created on it with `local.provision.provision`.
+Every table, queue and bucket of the wiring, and its user pool, is created on it with
+`local.provision.provision`.
 """
 
 from __future__ import annotations
@@ -138,7 +139,7 @@ def start_aws_plane(
     try:
         clients = {
             name: boto3.client(name, endpoint_url=endpoint_url, region_name=region)
-            for name in ("dynamodb", "sqs", "s3", "ses")
+            for name in ("dynamodb", "sqs", "s3", "ses", "cognito-idp")
         }
         provisioned = provision(clients, prefix=prefix, region=region, visibility_timeout_s=timeout)
     except Exception:

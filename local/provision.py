@@ -163,6 +163,76 @@ def _email_sender(ses: Any, provisioned: Provisioned) -> None:
     provisioned.env["EMAIL_SENDER"] = sender
 
 
+def _named(pages: Any, key: str, name_field: str, name: str) -> dict[str, Any] | None:
+    """Return the first item called `name` in a paginator's pages (items under `key`)."""
+    for page in pages:
+        for item in page.get(key, []):
+            if item.get(name_field) == name:
+                return dict(item)
+    return None
+
+
+def _user_pool(
+    cognito: Any, spec: wiring.UserPoolSpec, name: str, provisioned: Provisioned
+) -> None:
+    """Create the user pool `name` and its app client as CDK declares them (or find the ones a
+    restarted stack made), and hand the verifying functions their ids, issuer and JWKS URL."""
+    found = _named(
+        cognito.get_paginator("list_user_pools").paginate(MaxResults=60), "UserPools", "Name", name
+    )
+    if found:
+        pool_id = found["Id"]
+    else:
+        pool_id = cognito.create_user_pool(
+            PoolName=name,
+            AdminCreateUserConfig={"AllowAdminCreateUserOnly": True},
+            # AWS's is optional TOTP; no one enrols an authenticator app in a local pool.
+            MfaConfiguration="OFF",
+            Schema=[
+                {"Name": attribute, "AttributeDataType": "String", "Mutable": mutable}
+                for attribute, mutable in spec.custom_attributes.items()
+            ],
+        )["UserPool"]["Id"]
+    client = _named(
+        cognito.get_paginator("list_user_pool_clients").paginate(UserPoolId=pool_id),
+        "UserPoolClients",
+        "ClientName",
+        spec.client_name,
+    )
+    if client:
+        client_id = client["ClientId"]
+    else:
+        custom = [f"custom:{attribute}" for attribute in spec.custom_attributes]
+        client_id = cognito.create_user_pool_client(
+            UserPoolId=pool_id,
+            ClientName=spec.client_name,
+            GenerateSecret=False,
+            ExplicitAuthFlows=[
+                "ALLOW_USER_PASSWORD_AUTH",
+                "ALLOW_USER_SRP_AUTH",
+                "ALLOW_REFRESH_TOKEN_AUTH",
+            ],
+            IdTokenValidity=spec.id_token_minutes,
+            AccessTokenValidity=spec.access_token_minutes,
+            RefreshTokenValidity=spec.refresh_token_days,
+            TokenValidityUnits={
+                "IdToken": "minutes",
+                "AccessToken": "minutes",
+                "RefreshToken": "days",
+            },
+            ReadAttributes=["email", "email_verified", *custom],
+            WriteAttributes=["email"],
+        )["UserPoolClient"]["ClientId"]
+    region = pool_id.split("_", 1)[0]
+    provisioned.env[spec.pool_env] = pool_id
+    provisioned.env[spec.client_env] = client_id
+    # moto signs its tokens with Cognito's issuer (checked by the identity tests) but serves the
+    # keys at its own endpoint.
+    provisioned.env[spec.issuer_env] = f"https://cognito-idp.{region}.amazonaws.com/{pool_id}"
+    endpoint = cognito.meta.endpoint_url.rstrip("/")
+    provisioned.env[spec.jwks_env] = f"{endpoint}/{pool_id}/.well-known/jwks.json"
+
+
 def provision(
     clients: dict[str, Any],
     prefix: str = "horizon",
@@ -173,14 +243,15 @@ def provision(
 
     Args:
         clients: boto3 clients keyed "dynamodb", "sqs", "s3", and optionally "ses" (the email
-            sender identity is verified there).
+            sender identity is verified there) and "cognito-idp" (the user pool is made there).
         prefix: the start of every resource name (tests use a unique one).
         region: the region the clients talk to.
         visibility_timeout_s: overrides the queues' visibility timeout (the local stack uses a
             short one so that a failed message comes back in seconds, not half an hour).
 
     Returns:
-        What was created, with `env`: the variables the handlers read (JOBS_TABLE, ...).
+        What was created, with `env`: the variables the handlers read (JOBS_TABLE, ...,
+        COGNITO_USER_POOL_ID with a Cognito client).
     """
     provisioned = Provisioned()
     for table in wiring.TABLES:
@@ -206,4 +277,11 @@ def provision(
         provisioned.env[bucket.env] = name
     if "ses" in clients:
         _email_sender(clients["ses"], provisioned)
+    if "cognito-idp" in clients:
+        _user_pool(
+            clients["cognito-idp"],
+            wiring.USER_POOL,
+            f"{prefix}-{wiring.USER_POOL.key}",
+            provisioned,
+        )
     return provisioned

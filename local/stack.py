@@ -184,6 +184,12 @@ class LocalStack:
                 "AWS_DEFAULT_REGION": self.region,
                 # The @connections API is served by the gateway itself.
                 "WEBSOCKET_CALLBACK_URL": self.rest_url,
+                # The local user pool is always there: valid tokens of it are accepted, but it
+                # alone does not close `make up`'s open development tenant (an admin key or
+                # API_TOKENS does) unless asked to.
+                "COGNITO_REQUIRES_CREDENTIALS": os.environ.get(
+                    "COGNITO_REQUIRES_CREDENTIALS", "false"
+                ),
             }
         )
         if self.plane.embedded:

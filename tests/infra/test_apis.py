@@ -124,6 +124,8 @@ def test_outputs_have_stable_ids(template):
         names.OUTPUT_UPLOADS_BUCKET,
         names.OUTPUT_API_TOKENS_SECRET_ARN,
         names.OUTPUT_ADMIN_KEY_SECRET_ARN,
+        names.OUTPUT_USER_POOL_ID,
+        names.OUTPUT_USER_POOL_CLIENT_ID,
     }
     assert set(outputs) == expected
     assert outputs[names.OUTPUT_WEBSOCKET_URL]["Value"]["Fn::Join"][1][0] == "wss://"

@@ -16,6 +16,7 @@ from tests.integration.conftest import RunningStack, start_local_stack
 pytestmark = pytest.mark.integration
 
 ADMIN_KEY = "an-admin-key-for-the-integration-tests"
+PASSWORD = "Corr3ct-Horse-Battery!"
 
 
 @pytest.fixture(scope="module")
@@ -111,3 +112,45 @@ def test_the_websocket_takes_a_key_at_connect(stack: RunningStack) -> None:
     with pytest.raises(websockets.InvalidStatus) as raised:
         asyncio.run(refused())
     assert raised.value.response.status_code == 401
+
+
+def sign_in(stack: RunningStack, username: str, tenant: str) -> dict:
+    """Create a person in the stack's user pool as an administrator would, and sign them in
+    with USER_PASSWORD_AUTH; returns Cognito's AuthenticationResult (IdToken, AccessToken, ...)."""
+    cognito = stack.client("cognito-idp")
+    pool_id = stack.env["COGNITO_USER_POOL_ID"]
+    cognito.admin_create_user(
+        UserPoolId=pool_id,
+        Username=username,
+        UserAttributes=[{"Name": "custom:tenant", "Value": tenant}],
+        MessageAction="SUPPRESS",
+    )
+    cognito.admin_set_user_password(
+        UserPoolId=pool_id, Username=username, Password=PASSWORD, Permanent=True
+    )
+    return cognito.initiate_auth(
+        ClientId=stack.env["COGNITO_CLIENT_ID"],
+        AuthFlow="USER_PASSWORD_AUTH",
+        AuthParameters={"USERNAME": username, "PASSWORD": PASSWORD},
+    )["AuthenticationResult"]
+
+
+def test_a_person_signed_in_with_cognito_sees_only_their_tenant(stack: RunningStack) -> None:
+    id_token = sign_in(stack, "frank", "franks-shop")["IdToken"]
+    line = jsonl([{"timestamp": "2026-12-06T10:00:00Z"}])
+    mine = upload(stack.rest_url, "mine.jsonl", line, id_token)
+    assert mine.status_code == 202, mine.text
+    theirs = upload(stack.rest_url, "theirs.jsonl", line, create_key(stack, "grace")["key"])
+    assert theirs.status_code == 202, theirs.text
+
+    bearer = {"Authorization": f"Bearer {id_token}"}
+    listed = httpx.get(f"{stack.rest_url}/api/v1/jobs", headers=bearer, timeout=10)
+    assert listed.status_code == 200, listed.text
+    assert [job["job_id"] for job in listed.json()["items"]] == [mine.json()["job_id"]]
+
+    header, payload, signature = id_token.split(".")
+    flipped = signature[:10] + ("A" if signature[10] != "A" else "B") + signature[11:]
+    tampered = {"Authorization": f"Bearer {header}.{payload}.{flipped}"}
+    refused = httpx.get(f"{stack.rest_url}/api/v1/jobs", headers=tampered, timeout=10)
+    assert refused.status_code == 401
+    assert "signature" in refused.json()["detail"]

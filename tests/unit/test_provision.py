@@ -51,3 +51,37 @@ def test_the_email_sender_is_verified_on_the_planes_ses(aws):
     assert aws.env["EMAIL_SENDER"] == "noreply@horizon.local"
     identities = aws.ses.list_identities()["Identities"]
     assert "noreply@horizon.local" in identities
+
+
+def test_the_user_pool_and_its_client_are_made_and_found_again(aws):
+    import boto3
+
+    from local.provision import provision
+
+    spec = wiring.USER_POOL
+    clients = {
+        "dynamodb": aws.dynamodb,
+        "sqs": aws.sqs,
+        "s3": aws.s3,
+        "cognito-idp": boto3.client("cognito-idp", region_name="us-east-1"),
+    }
+    prefix = aws.env["JOBS_TABLE"].removesuffix("-jobs")
+    first = provision(clients, prefix=prefix)
+    pool_id = first.env[spec.pool_env]
+    cognito = clients["cognito-idp"]
+    pool = cognito.describe_user_pool(UserPoolId=pool_id)["UserPool"]
+    assert pool["Name"] == f"{prefix}-{spec.key}"
+    assert pool["AdminCreateUserConfig"]["AllowAdminCreateUserOnly"] is True
+    schema = {attribute["Name"] for attribute in pool["SchemaAttributes"]}
+    assert {f"custom:{name}" for name in spec.custom_attributes} <= schema
+    client = cognito.describe_user_pool_client(
+        UserPoolId=pool_id, ClientId=first.env[spec.client_env]
+    )["UserPoolClient"]
+    assert client["ClientName"] == spec.client_name
+    assert "ALLOW_USER_PASSWORD_AUTH" in client["ExplicitAuthFlows"]
+    assert first.env[spec.issuer_env] == f"https://cognito-idp.us-east-1.amazonaws.com/{pool_id}"
+    assert first.env[spec.jwks_env].endswith(f"/{pool_id}/.well-known/jwks.json")
+    again = provision(clients, prefix=prefix)
+    assert {name: again.env[name] for name in (spec.pool_env, spec.client_env)} == {
+        name: first.env[name] for name in (spec.pool_env, spec.client_env)
+    }

@@ -84,12 +84,47 @@ class Settings(BaseSettings):
     )
     # The tenant an admin key's own data calls run as.
     admin_tenant: str = Field(default="admin", alias="HORIZON_ADMIN_TENANT")
+    # Sign-in with Amazon Cognito (`horizon.identity.cognito`): ID and access tokens of this
+    # user pool and app client are verified by the application itself, so the REST API and the
+    # WebSocket `$connect` share one path. The issuer (the tokens' `iss`) defaults to the pool's
+    # AWS one; the keys are read from `{issuer}/.well-known/jwks.json` unless COGNITO_JWKS_URL
+    # says otherwise (the local stack: the moto endpoint). A pool makes credentials required
+    # unless COGNITO_REQUIRES_CREDENTIALS is false (the local stack's open development default).
+    cognito_user_pool_id: str | None = Field(default=None, alias="COGNITO_USER_POOL_ID")
+    cognito_client_id: str | None = Field(default=None, alias="COGNITO_CLIENT_ID")
+    cognito_issuer: str | None = Field(default=None, alias="COGNITO_ISSUER")
+    cognito_jwks_url: str | None = Field(default=None, alias="COGNITO_JWKS_URL")
+    cognito_requires_credentials: bool = Field(default=True, alias="COGNITO_REQUIRES_CREDENTIALS")
+
     # Tiers: requests per UTC day (enterprise: unlimited) and per second (the burst).
     free_requests_per_day: int = Field(default=100, alias="FREE_REQUESTS_PER_DAY", gt=0)
     pro_requests_per_day: int = Field(default=10_000, alias="PRO_REQUESTS_PER_DAY", gt=0)
     free_burst_per_s: int = Field(default=100, alias="FREE_BURST_PER_S", gt=0)
     pro_burst_per_s: int = Field(default=200, alias="PRO_BURST_PER_S", gt=0)
     enterprise_burst_per_s: int = Field(default=1_000, alias="ENTERPRISE_BURST_PER_S", gt=0)
+
+    @property
+    def cognito_configured(self) -> bool:
+        """Whether Cognito tokens can be verified: a pool and its app client are named."""
+        return bool(self.cognito_user_pool_id and self.cognito_client_id)
+
+    def cognito_issuer_url(self) -> str:
+        """The `iss` of the pool's tokens: COGNITO_ISSUER, else the pool's AWS issuer.
+
+        Raises:
+            ValueError: no pool is configured.
+        """
+        if not self.cognito_user_pool_id:
+            raise ValueError("COGNITO_USER_POOL_ID is not set")
+        if self.cognito_issuer:
+            return self.cognito_issuer.rstrip("/")
+        # The pool id starts with its region (us-east-1_abc), which may differ from AWS_REGION.
+        region = self.cognito_user_pool_id.split("_", 1)[0] or self.aws_region
+        return f"https://cognito-idp.{region}.amazonaws.com/{self.cognito_user_pool_id}"
+
+    def cognito_jwks_endpoint(self) -> str:
+        """Where the pool's signing keys are: COGNITO_JWKS_URL, else under the issuer."""
+        return self.cognito_jwks_url or f"{self.cognito_issuer_url()}/.well-known/jwks.json"
 
     def tokens(self) -> dict[str, str]:
         """Return the bearer token → tenant map parsed from `API_TOKENS`."""

@@ -458,6 +458,54 @@ WEBSOCKET_ROUTES: dict[str, str] = {
 # A bare `{"task": ...}` (no action, as at the local /ws/task) arrives on $default, where the
 # WebSocket service starts it like `run`.
 WEBSOCKET_STAGE = "prod"
+# The functions that authenticate callers (API keys, tokens, Cognito JWTs): the REST API and
+# the WebSocket $connect.
+AUTHENTICATING_FUNCTIONS = (REST_FUNCTION, WEBSOCKET_ROUTES["$connect"])
+
+
+@dataclass(frozen=True)
+class UserPoolSpec:
+    """The Cognito user pool people sign in to, and its app client (both made by CDK and by
+    the local plane), with the variables that tell the verifying functions about them.
+
+    Attributes:
+        key: the construct/resource key (also the local pool's name suffix).
+        client_name: the app client's name.
+        pool_env, client_env, issuer_env, jwks_env: the variables carrying the pool id, the
+            client id, the tokens' issuer and (locally only) where the signing keys are.
+        custom_attributes: custom attribute → whether it is mutable; the tokens carry them as
+            `custom:<name>`. Only administrators write them (the app client may not).
+        id_token_minutes, access_token_minutes, refresh_token_days: the tokens' validity.
+
+    The functions of `AUTHENTICATING_FUNCTIONS` verify its tokens.
+    """
+
+    key: str
+    client_name: str
+    pool_env: str
+    client_env: str
+    issuer_env: str
+    jwks_env: str
+    custom_attributes: dict[str, bool]
+    id_token_minutes: int
+    access_token_minutes: int
+    refresh_token_days: int
+
+
+USER_POOL = UserPoolSpec(
+    key="users",
+    client_name="horizon-app",
+    pool_env="COGNITO_USER_POOL_ID",
+    client_env="COGNITO_CLIENT_ID",
+    issuer_env="COGNITO_ISSUER",
+    jwks_env="COGNITO_JWKS_URL",
+    # A person's tenant is set when an administrator creates them and never changes (moving
+    # someone to another tenant is a new user); role and tier are an administrator's to change.
+    custom_attributes={"tenant": False, "role": True, "tier": True},
+    id_token_minutes=60,
+    access_token_minutes=60,
+    refresh_token_days=30,
+)
 
 
 @dataclass(frozen=True)

@@ -6,9 +6,13 @@ One place resolves every credential, for the REST API and the WebSocket `$connec
 - the admin key (`HORIZON_ADMIN_KEY`, or in AWS the generated secret of
   `HORIZON_ADMIN_KEY_SECRET_ARN`), role admin, tenant `HORIZON_ADMIN_TENANT`;
 - a token of `API_TOKENS` or the tokens secret (today's tokens keep working): role member,
-  tier `API_TOKENS_TIER`.
+  tier `API_TOKENS_TIER`;
+- a JWT of the Cognito user pool (`COGNITO_USER_POOL_ID`, `horizon.identity.cognito`): a
+  person signed in, tenant, role and tier from the token's claims.
 With none of those configured and `REQUIRE_API_TOKENS` unset (the local default), a call
-without a credential is the development tenant; once any is configured, every call needs one.
+without a credential is the development tenant; once any is configured, every call needs one
+(a pool only when `COGNITO_REQUIRES_CREDENTIALS`, so that the local stack's pool leaves
+`make up` open). A credential that is presented is always checked.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ import orjson
 from horizon.clock import now_iso
 from horizon.errors import DependencyError
 from horizon.identity import secrets
+from horizon.identity.cognito import CognitoVerifier, looks_like_jwt, verifier_for
 from horizon.identity.models import Caller, KeyCreate, KeyCreated, KeyPage, KeyPublic, Role, Tier
 from horizon.identity.store import KeyStore
 from horizon.lazy import Collaborator
@@ -40,6 +45,8 @@ class IdentityService:
         store: the keys table; the shared one when omitted.
         limiter: the rate limiter; the shared one when omitted.
         settings: the process's settings when omitted.
+        verifier: the Cognito token verifier; the process's one of the configured pool when
+            omitted.
     """
 
     store = Collaborator(KeyStore)
@@ -50,10 +57,12 @@ class IdentityService:
         store: KeyStore | None = None,
         limiter: RateLimiter | None = None,
         settings: Settings | None = None,
+        verifier: CognitoVerifier | None = None,
     ) -> None:
         self._store = store
         self._limiter = limiter
         self.settings = settings or get_settings()
+        self._verifier = verifier
 
     # -- who calls ---------------------------------------------------------------------------
 
@@ -62,20 +71,28 @@ class IdentityService:
 
         Raises:
             UnauthorizedError: credentials are configured and this one is missing, unknown or
-                revoked.
-            DependencyError: the keys table or a secret could not be read.
+                revoked; or it is a Cognito token that does not verify (the detail says why).
+            DependencyError: the keys table, a secret or the pool's signing keys could not be
+                read.
             ValueError: a configured tenant is not safe for storage keys (a deployment error).
         """
         if credential:
-            caller = self._by_key(credential) or self._by_admin_key(credential)
-            caller = caller or self._by_token(credential)
+            verifier = self._cognito()
+            if verifier is not None and looks_like_jwt(credential):
+                # No key or token is shaped like a JWT: its own checks say what is wrong.
+                caller: Caller | None = verifier.verify(credential)
+            else:
+                caller = self._by_key(credential) or self._by_admin_key(credential)
+                caller = caller or self._by_token(credential)
             if caller is not None:
                 if not is_safe_owner(caller.owner):
                     raise ValueError(f"tenant {caller.owner!r} is not safe for storage keys")
                 return caller
             raise UnauthorizedError("invalid or revoked API key")
         if self.credentials_configured():
-            raise UnauthorizedError("an API key is required (X-API-Key or Authorization: Bearer)")
+            raise UnauthorizedError(
+                "an API key or a Cognito token is required (X-API-Key or Authorization: Bearer)"
+            )
         return Caller(self.settings.default_owner, DEVELOPMENT_KEY_ID, Tier.ENTERPRISE, Role.ADMIN)
 
     def credentials_configured(self) -> bool:
@@ -85,8 +102,12 @@ class IdentityService:
             settings.require_api_tokens
             or settings.horizon_admin_key
             or settings.horizon_admin_key_secret_arn
+            or (settings.cognito_configured and settings.cognito_requires_credentials)
             or configured_tokens()
         )
+
+    def _cognito(self) -> CognitoVerifier | None:
+        return self._verifier or verifier_for(self.settings)
 
     def _by_key(self, credential: str) -> Caller | None:
         key_id = secrets.key_id_of(credential)
