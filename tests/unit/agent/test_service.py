@@ -119,3 +119,23 @@ def test_a_failed_launch_ends_the_task_failed(
     assert kinds == ["accepted", "exit"]
     assert notifier.sent["c1"][1]["status"] == "failed"
     assert "no capacity" in notifier.sent["c1"][1]["error"]
+
+
+def test_a_readers_key_follows_tasks_but_may_not_run_or_cancel_them(
+    service: tuple[WebSocketService, FakeLauncher], notifier: RecordingNotifier
+) -> None:
+    from horizon.identity import IdentityService
+    from horizon.identity.models import KeyCreate
+    from horizon.realtime import ConnectRequest
+
+    ws, launcher = service
+    reader = IdentityService().create_key(KeyCreate(tenant="alice", tier="pro", role="reader"))
+    assert ws.connect(ConnectRequest("c3", {"x-api-key": reader.key}, {})) == 200
+    _send(ws, "c1", "$default", {"task": "sleep 5"})
+    task_id = notifier.sent["c1"][0]["task_id"]
+    _send(ws, "c3", "run", {"action": "run", "task": "echo no"})
+    _send(ws, "c3", "cancel", {"action": "cancel", "task_id": task_id})
+    assert [m["code"] for m in notifier.sent["c3"]] == ["forbidden", "forbidden"]
+    assert len(launcher.launched) == 1 and not TaskStore().get("alice", task_id).cancel_requested
+    _send(ws, "c3", "subscribe", {"action": "subscribe", "task_id": task_id, "after_seq": 0})
+    assert [m.get("type") for m in notifier.sent["c3"]] == ["error", "error"]  # no refusal

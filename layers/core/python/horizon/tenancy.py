@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 import threading
 import time
+from typing import TYPE_CHECKING
 
 import orjson
 
@@ -18,6 +19,9 @@ from horizon import aws
 from horizon.dynamo import AWS_ERRORS
 from horizon.errors import DependencyError, HorizonError
 from horizon.settings import get_settings
+
+if TYPE_CHECKING:
+    from horizon.identity.models import Caller
 
 # A rotated secret is picked up within this many seconds without a call per request.
 SECRET_CACHE_S = 300
@@ -55,9 +59,14 @@ def resolve_owner(token: str | None) -> str:
         UnauthorizedError: credentials are configured and `token` is missing, unknown or
             revoked.
     """
+    return resolve_caller(token).owner
+
+
+def resolve_caller(token: str | None) -> Caller:
+    """Like `resolve_owner`, with the caller's key, tier and role."""
     from horizon.identity.service import IdentityService  # late: identity uses this module
 
-    return IdentityService().authenticate(token).owner
+    return IdentityService().authenticate(token)
 
 
 def configured_tokens() -> dict[str, str]:

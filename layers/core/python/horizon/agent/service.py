@@ -113,7 +113,7 @@ class TaskService:
             )
             return
         connection = self._connection(connection_id)
-        if connection is None:
+        if connection is None or not self._may_run(connection):
             return
         task_id = task_id_for(connection.owner, request_id)
         try:
@@ -132,6 +132,17 @@ class TaskService:
             return
         logger.info("task %s launched (%s)", task_id, launched)
 
+    def _may_run(self, connection: Connection) -> bool:
+        if connection.may_run:
+            return True
+        self._reply(
+            connection.connection_id,
+            messages.error(
+                "forbidden", "a reader's key may follow tasks but not run or cancel them"
+            ),
+        )
+        return False
+
     def _fail_unlaunched(self, connection: Connection, task_id: str, reason: str) -> None:
         exit_message = models.exit_message(task_id, 1, TaskStatus.FAILED, None, reason)
         self.store.put_message(connection.owner, task_id, 1, exit_message)
@@ -148,7 +159,7 @@ class TaskService:
             self._bad(connection_id, "task_id is required")
             return
         connection = self._connection(connection_id)
-        if connection is None:
+        if connection is None or not self._may_run(connection):
             return
         try:
             record = self.store.get(connection.owner, task_id)

@@ -55,6 +55,12 @@ class Connection:
     connected_epoch: int
     expires_at: int
     topics: frozenset[str] = field(default_factory=frozenset)
+    # The caller's role at $connect: a reader may watch (subscribe) but not run or cancel.
+    role: str = "member"
+
+    @property
+    def may_run(self) -> bool:
+        return self.role != "reader"
 
     def is_young(self, now: int | None = None) -> bool:
         """Return whether the connection may still be opening (see CONNECT_GRACE_S)."""
@@ -77,8 +83,8 @@ class ConnectionStore(Table):
         super().__init__(table or settings.connections_table, client)
         self._ttl_s = ttl_s or settings.connection_ttl_s
 
-    def put_connection(self, connection_id: str, owner: str) -> Connection:
-        """Record a new connection of `owner`."""
+    def put_connection(self, connection_id: str, owner: str, role: str = "member") -> Connection:
+        """Record a new connection of `owner`, whose key has `role`."""
         now = epoch_s()
         connection = Connection(
             connection_id=connection_id,
@@ -86,11 +92,13 @@ class ConnectionStore(Table):
             connected_at=now_iso(),
             connected_epoch=now,
             expires_at=now + self._ttl_s,
+            role=role,
         )
         item = {
             "pk": connection_pk(connection_id),
             "sk": META,
             "owner": owner,
+            "role": role,
             "connected_at": connection.connected_at,
             "connected_epoch": connection.connected_epoch,
             TTL: connection.expires_at,
@@ -116,6 +124,7 @@ class ConnectionStore(Table):
             connected_epoch=int(item.get("connected_epoch", 0)),
             expires_at=int(item.get(TTL, 0)),
             topics=frozenset(item.get("topics", ())),
+            role=str(item.get("role", "member")),
         )
 
     def subscribe_job(self, connection: Connection, job_id: str) -> str:

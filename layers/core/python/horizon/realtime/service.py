@@ -28,7 +28,7 @@ from horizon.realtime.base import RealtimeService
 from horizon.realtime.connections import ConnectionStore
 from horizon.realtime.notifier import Delivery, Notifier
 from horizon.settings import get_settings
-from horizon.tenancy import UnauthorizedError, bearer_token, resolve_owner
+from horizon.tenancy import UnauthorizedError, bearer_token, resolve_caller
 
 if TYPE_CHECKING:
     from horizon.agent.service import TaskService
@@ -106,13 +106,16 @@ class WebSocketService(RealtimeService):
             or request.query.get("token")
         )
         try:
-            owner = resolve_owner(token)
+            caller = resolve_caller(token)
         except UnauthorizedError:
             return 401
+        owner = caller.owner
         job_id = request.query.get("job_id")
         if job_id is not None and not messages.is_job_id(job_id):
             return 400
-        connection = self.connections.put_connection(request.connection_id, owner)
+        connection = self.connections.put_connection(
+            request.connection_id, owner, caller.role.value
+        )
         if job_id is not None:
             if self._job_exists(owner, job_id):
                 self.connections.subscribe_job(connection, job_id)
