@@ -57,9 +57,10 @@ class Output:
         title: str | None = None,
     ) -> None:
         table = Table(title=title, show_edge=False, header_style="bold")
-        for column in columns:
-            # Ids are copied into the next command: keep them whole on one line.
-            table.add_column(column, no_wrap=column.endswith("_id"), overflow="fold")
+        for index, column in enumerate(columns):
+            # A leading id is what the next command takes: keep it whole on one line.
+            whole = index == 0 and column.endswith("_id")
+            table.add_column(column, no_wrap=whole, overflow="fold")
         for row in rows:
             table.add_row(*(escape(cell_text(cell)) for cell in row))
         self.out.print(table)

@@ -21,6 +21,7 @@ RECONNECTS = 5
 # Progress is pushed at steps (every tenth of a batch): after this long without a message,
 # `follow` asks the REST API instead.
 POLL_EVERY_S = 5.0
+POLL_FALLBACK_S = 1.0  # without any WebSocket connection
 # AWS's cap on a WebSocket message (frames are 32 KB); the local stack has the same.
 MAX_MESSAGE_BYTES = 128 * 1024
 
@@ -94,10 +95,15 @@ class Realtime:
             status = error.response.status_code
             if status in (401, 403):
                 raise Refused(
-                    f"the WebSocket API refused the credential ({status}). "
-                    "Set --api-key, HORIZON_API_KEY or api_key in the profile"
+                    f"the WebSocket API at {self.url} refused the credential ({status}). "
+                    "Set --api-key, HORIZON_API_KEY or api_key in the profile (and for a "
+                    "deployed stack --ws-url: its WebSocketUrl output)"
                 ) from error
-            raise ApiError(f"the WebSocket API answered {status} at connect", status) from error
+            raise ApiError(
+                f"the WebSocket API at {self.url} answered {status} at connect "
+                "(is --ws-url / HORIZON_WS_URL right?)",
+                status,
+            ) from error
         except InvalidURI as error:
             raise UsageProblem(f"not a WebSocket URL: {self.url}") from error
         except (OSError, TimeoutError, InvalidHandshake) as error:
@@ -126,16 +132,20 @@ async def follow(
     subscribe: dict[str, Any],
     handle: Callable[[dict[str, Any]], bool],
     poll: Callable[[], bool] | None = None,
+    warn: Callable[[str], None] | None = None,
 ) -> None:
     """Subscribe, then give each message to `handle` until it returns True.
 
     After a dropped connection it reconnects and subscribes again: a subscriber first gets
     the current state, so nothing is missed; `handle` drops what it saw (by `seq`). When no
     message comes for POLL_EVERY_S, `poll` (if any) is asked whether the work is done:
-    progress is pushed at steps, and a poll also records a batch's completion.
+    progress is pushed at steps, and a poll also records a batch's completion. When no
+    connection can be opened at all, `poll` alone follows the work (a deployed stack's
+    WebSocket URL is not derived from its REST URL: a missing `ws_url` must not stop a watch).
 
     Raises:
-        Unreachable: the connection could not be made or was lost more than RECONNECTS times.
+        Unreachable: the connection could not be made (and no `poll`) or was lost more than
+            RECONNECTS times.
         NotFound / ApiError: the server refused the subscription.
     """
     failures, connected = 0, False
@@ -146,13 +156,32 @@ async def follow(
                 await socket.send(subscribe)
                 if await _pump(socket, handle, poll, POLL_EVERY_S):
                     return
-        except (Dropped, Unreachable) as error:
-            if not connected:
+        except (Refused, ApiError, Unreachable) as error:
+            if connected and isinstance(error, Unreachable):
+                failures = await count_failure(failures, realtime, error)
+                continue
+            if connected or poll is None:
                 raise
-            failures += 1
-            if failures > RECONNECTS:
-                raise Unreachable(f"lost the WebSocket connection to {realtime.url}") from error
-            await backoff(failures)
+            if warn is not None:
+                warn(f"{error.message}; polling the REST API instead")
+            while not poll():
+                await asyncio.sleep(POLL_FALLBACK_S)
+            return
+        except Dropped as error:
+            failures = await count_failure(failures, realtime, error)
+
+
+async def count_failure(failures: int, realtime: Realtime, error: Exception) -> int:
+    """Count one more lost connection and wait before the next try; return the count.
+
+    Raises:
+        Unreachable: more than RECONNECTS in a row.
+    """
+    failures += 1
+    if failures > RECONNECTS:
+        raise Unreachable(f"lost the WebSocket connection to {realtime.url}") from error
+    await backoff(failures)
+    return failures
 
 
 async def _pump(

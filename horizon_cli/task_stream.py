@@ -18,11 +18,10 @@ from typing import Any
 from horizon_cli.errors import Unreachable
 from horizon_cli.realtime import (
     IDLE_PING_S,
-    RECONNECTS,
     Dropped,
     Realtime,
     Socket,
-    backoff,
+    count_failure,
     server_error,
 )
 
@@ -76,13 +75,8 @@ class TaskStream:
             except (Dropped, Unreachable) as error:
                 if not connected:
                     raise
-                failures += 1
-                if failures > RECONNECTS:
-                    raise Unreachable(
-                        f"lost the WebSocket connection to task {self.task_id}"
-                    ) from error
                 self._warn(f"connection lost ({error}); resuming after seq {self._last_seq}")
-                await backoff(failures)
+                failures = await count_failure(failures, self._realtime, error)
             finally:
                 self._socket = None
 

@@ -113,7 +113,13 @@ def watch_batch(current: State, batch_id: str, task_count: int) -> None:
             return handle({**found, "type": "batch", "seq": last["seq"]})
 
         current.run(
-            follow(current.realtime, {"action": "subscribe", "batch_id": batch_id}, handle, poll)
+            follow(
+                current.realtime,
+                {"action": "subscribe", "batch_id": batch_id},
+                handle,
+                poll,
+                current.output.note,
+            )
         )
 
 

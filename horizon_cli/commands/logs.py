@@ -118,7 +118,13 @@ def watch_job(current: State, job_id: str) -> dict[str, Any]:
             return handle({**job, "type": "progress"})
 
         current.run(
-            follow(current.realtime, {"action": "subscribe", "job_id": job_id}, handle, poll)
+            follow(
+                current.realtime,
+                {"action": "subscribe", "job_id": job_id},
+                handle,
+                poll,
+                current.output.note,
+            )
         )
     return last
 

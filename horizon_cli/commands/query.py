@@ -13,6 +13,7 @@ from typing import Annotated, Any
 import typer
 
 from horizon_cli.errors import UsageProblem
+from horizon_cli.output import Output
 from horizon_cli.state import JsonOption, state
 
 _CONDITION = re.compile(r"^\s*([A-Za-z_][\w.]*)\s*(!=|>=|<=|=|>|<|\s+in\s+)\s*(.*?)\s*$")
@@ -166,17 +167,24 @@ def query(
     current.output.answer(answer, lambda: render(current.output, answer))
 
 
-def render(output: Any, answer: dict[str, Any]) -> None:
+def render(output: Output, answer: dict[str, Any]) -> None:
+    """The windows or anchor rows, if any, then the answer itself."""
     what = answer["metric"] + (f"({answer['field']})" if answer.get("field") else "")
+    # For count the metric is the count: one column of it is enough.
+    extra = () if answer["metric"] == "count" else (what,)
     if answer.get("windows") is not None:
+        size = (answer.get("window") or {}).get("size", "")
         output.table(
-            ("start", "end", "count", what),
-            ((w["start"], w["end"], w["count"], w["value"]) for w in answer["windows"]),
-            title=f"busiest windows of {answer['window']['size'] if answer.get('window') else ''}",
+            ("start", "end", "count", *extra),
+            (
+                (w["start"], w["end"], w["count"], *((w["value"],) if extra else ()))
+                for w in answer["windows"]
+            ),
+            title=f"busiest windows of {size}",
         )
     if answer.get("rows") is not None:
         output.table(
-            ("anchor", "job", "line", "start", "end", "count", what),
+            ("anchor", "job_id", "line", "start", "end", "count", *extra),
             (
                 (
                     row["anchor"].get("event_type") or row["anchor"].get("version_id") or "",
@@ -185,13 +193,12 @@ def render(output: Any, answer: dict[str, Any]) -> None:
                     row["start"],
                     row["end"],
                     row["count"],
-                    row["value"],
+                    *((row["value"],) if extra else ()),
                 )
                 for row in answer["rows"]
             ),
             title="after each anchor event",
         )
     output.table(
-        (what, "n", "source"),
-        [(answer.get("value"), answer.get("n"), answer.get("source"))],
+        (what, "n", "source"), [(answer.get("value"), answer.get("n"), answer.get("source"))]
     )

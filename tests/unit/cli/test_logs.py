@@ -158,3 +158,23 @@ def test_pages_follow_the_cursor_up_to_the_limit(cli, api) -> None:
     lines = [item["line"] for item in json.loads(result.stdout)]
     assert lines == list(range(1, 151))
     assert [r.url.params["limit"] for r in api.requests] == ["100", "50"]
+
+
+def test_watch_without_a_websocket_polls_the_job(cli, api, tmp_path: Path, monkeypatch) -> None:
+    import horizon_cli.realtime as realtime
+
+    monkeypatch.setattr(realtime, "POLL_FALLBACK_S", 0.01)
+    states = iter(["processing", "completed"])
+    api.on("POST", "/api/v1/files/upload", {"job_id": "j1", "status": "queued"}, status=202)
+    api.on(
+        "GET",
+        "/api/v1/jobs/j1",
+        lambda r: httpx.Response(
+            200, json={**JOB, "status": next(states, "completed"), "invalid": 0}
+        ),
+    )
+    # Nothing listens on port 9: the deployed-stack case of a WebSocket URL not configured.
+    result = cli("upload", str(_log(tmp_path)), "--watch")
+    assert result.exit_code == 0, result.output
+    assert "polling the REST API instead" in result.stderr
+    assert "job j1 completed" in result.stdout
