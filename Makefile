@@ -23,7 +23,8 @@ $(STAMP): requirements.txt requirements-dev.txt constraints.txt pyproject.toml
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -r requirements-dev.txt -c constraints.txt
 	# The `horizon` command line into .venv/bin, editable: it runs this tree's horizon_cli.
-	$(PY) -m pip install --quiet --no-deps -e .
+	# (-qq: setuptools warns on every editable install that folders may shadow packages.)
+	$(PY) -m pip install -qq --no-deps -e .
 	touch $(STAMP)
 
 install: $(STAMP) system-packages $(SPEEDUPS)

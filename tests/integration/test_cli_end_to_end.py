@@ -1,14 +1,21 @@
 """The real `horizon` command, as a subprocess, against the local stack (`local_stack`):
-an upload with its counts, tasks and their exit codes, a batch, an execution, a refused key."""
+an upload with its counts, tasks and their exit codes, a task whose connection drops, a
+batch, an execution, a refused key."""
 
 from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
+import socket
 import subprocess
 import sys
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 
@@ -111,3 +118,89 @@ def test_a_bad_key_is_a_clear_error_without_traceback(horizon) -> None:
         assert "refused the credential (401)" in refused.stderr
         assert "Traceback" not in refused.stderr
         assert refused.stdout == ""
+
+
+class ServerFrames:
+    """Counts the data frames a WebSocket server sends (unmasked frames after the HTTP
+    handshake; payloads may be compressed, so frames are counted, not read)."""
+
+    def __init__(self) -> None:
+        self.buffer = b""
+        self.handshake_done = False
+        self.count = 0
+
+    def feed(self, data: bytes) -> int:
+        self.buffer += data
+        if not self.handshake_done:
+            _, found, rest = self.buffer.partition(b"\r\n\r\n")
+            if not found:
+                return self.count
+            self.handshake_done, self.buffer = True, rest
+        while len(self.buffer) >= 2:
+            length, offset = self.buffer[1] & 0x7F, 2
+            if length >= 126:
+                size = 2 if length == 126 else 8
+                if len(self.buffer) < 2 + size:
+                    break
+                length, offset = int.from_bytes(self.buffer[2 : 2 + size], "big"), 2 + size
+            if len(self.buffer) < offset + length:
+                break
+            if self.buffer[0] & 0x0F in (1, 2):  # text or binary, not ping/pong/close
+                self.count += 1
+            self.buffer = self.buffer[offset + length :]
+        return self.count
+
+
+@contextmanager
+def dropping_proxy(target: str, cut_after_frames: int) -> Iterator[tuple[str, list[int]]]:
+    """A TCP proxy to the WebSocket URL `target` that cuts its first connection once the
+    server sent `cut_after_frames` messages (no close frame: the network just goes). Yields
+    the proxy's WebSocket URL and the list of connections it served."""
+    parts = urlsplit(target)
+    listener = socket.create_server(("127.0.0.1", 0))
+    served: list[int] = []
+
+    def pipe(source: socket.socket, sink: socket.socket, frames: ServerFrames | None) -> None:
+        try:
+            while data := source.recv(65536):
+                sink.sendall(data)
+                if frames is not None and frames.feed(data) >= cut_after_frames:
+                    break
+        except OSError:
+            pass
+        for end in (source, sink):
+            with suppress(OSError):
+                end.shutdown(socket.SHUT_RDWR)
+
+    def serve() -> None:
+        while True:
+            try:
+                client, _ = listener.accept()
+            except OSError:
+                return
+            upstream = socket.create_connection((parts.hostname, parts.port))
+            served.append(len(served) + 1)
+            frames = ServerFrames() if len(served) == 1 else None
+            threading.Thread(target=pipe, args=(client, upstream, None), daemon=True).start()
+            threading.Thread(target=pipe, args=(upstream, client, frames), daemon=True).start()
+
+    threading.Thread(target=serve, daemon=True).start()
+    try:
+        yield f"ws://127.0.0.1:{listener.getsockname()[1]}{parts.path}", served
+    finally:
+        listener.close()
+
+
+def test_a_dropped_connection_resumes_and_prints_nothing_twice(horizon, local_stack) -> None:
+    # Cut after `accepted` and the first output: the rest comes on a resumed connection.
+    with dropping_proxy(local_stack.ws_url, cut_after_frames=2) as (proxy_url, served):
+        done = horizon(
+            "--ws-url",
+            proxy_url,
+            "task",
+            "sh -c 'for i in 1 2 3 4 5; do echo $i; sleep 0.3; done'",
+        )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == "1\n2\n3\n4\n5\n"
+    assert re.search(r"resuming after seq [1-9]", done.stderr), done.stderr
+    assert len(served) >= 2
