@@ -76,9 +76,6 @@ class ApiClient:
         self._auth = {"Authorization": f"Bearer {api_key}"} if api_key else {}
         self._http = httpx.Client(transport=transport, timeout=timeout_s)
 
-    def close(self) -> None:
-        self._http.close()
-
     def send(
         self,
         method: str,

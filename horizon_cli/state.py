@@ -65,5 +65,5 @@ def state(ctx: typer.Context, json_mode: bool = False) -> State:
     current: State = ctx.obj
     if json_mode and not current.json_mode:
         current.json_mode = True
-        current.__dict__.pop("output", None)
+        current.__dict__.pop("output", None)  # drop a cached human-mode Output, if any
     return current
