@@ -18,10 +18,13 @@ export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 
 .PHONY: install system-packages up test lint unit integration infra synth bench deploy deploy-localstack deps-layer verify-arm64 clean
 
-$(STAMP): requirements.txt requirements-dev.txt constraints.txt
+$(STAMP): requirements.txt requirements-dev.txt constraints.txt pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -r requirements-dev.txt -c constraints.txt
+	# The `horizon` command line into .venv/bin, editable: it runs this tree's horizon_cli.
+	# (-qq: setuptools warns on every editable install that folders may shadow packages.)
+	$(PY) -m pip install -qq --no-deps -e .
 	touch $(STAMP)
 
 install: $(STAMP) system-packages $(SPEEDUPS)

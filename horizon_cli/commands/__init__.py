@@ -1,0 +1,1 @@
+"""One module per capability; each has `register(app)` or a sub-app `app`."""
