@@ -81,6 +81,10 @@ def _markdown(results: dict[str, Any]) -> str:
         from bench.executions import markdown as executions_markdown
 
         out += executions_markdown(results["executions"])
+    if results.get("imports"):
+        from bench.imports import markdown as imports_markdown
+
+        out += imports_markdown(results["imports"])
     if results.get("identity"):
         from bench.identity import markdown as identity_markdown
 
@@ -118,7 +122,8 @@ def _agent_markdown(agent: dict[str, Any]) -> list[str]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
     parser.add_argument(
-        "--only", default="validation,memory,e2e,agent,analytics,executions,identity,email,batches"
+        "--only",
+        default="validation,memory,e2e,agent,analytics,executions,identity,email,batches,imports",
     )
     parser.add_argument("--sizes", default="50,100")
     parser.add_argument("--lines", type=int, default=200_000)
@@ -164,6 +169,10 @@ def main(argv: list[str] | None = None) -> int:
 
         print("running (f) code execution…", file=sys.stderr, flush=True)
         results["executions"] = executions.run()
+    if "imports" in wanted:
+        from bench import imports
+
+        results["imports"] = imports.run()
     if "identity" in wanted:
         from bench import identity
 

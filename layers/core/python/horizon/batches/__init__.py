@@ -5,23 +5,30 @@ fan-out creates the task records and messages (fanout); workers run each task on
 runner); the task queue's DLQ consumer ends the tasks workers gave up on (failures).
 """
 
-from horizon.batches.failures import BatchTaskFailures, Settled
-from horizon.batches.fanout import FanOut, FanOutOutcome
-from horizon.batches.models import BatchStatus, TaskStatus
-from horizon.batches.service import BatchService
-from horizon.batches.store import BatchStore
-from horizon.batches.worker import BatchWorker, Delivery, TaskDelivery
+from __future__ import annotations
 
-__all__ = [
-    "BatchService",
-    "BatchStatus",
-    "BatchStore",
-    "BatchTaskFailures",
-    "BatchWorker",
-    "Delivery",
-    "FanOut",
-    "FanOutOutcome",
-    "Settled",
-    "TaskDelivery",
-    "TaskStatus",
-]
+from importlib import import_module
+from typing import Any
+
+# Name → its module, imported on first use: the API needs the service and models only, and
+# importing the worker would load the agent's runner and isolation at every API start.
+_EXPORTS = {
+    "BatchService": "service",
+    "BatchStatus": "models",
+    "BatchStore": "store",
+    "BatchTaskFailures": "failures",
+    "BatchWorker": "worker",
+    "Delivery": "worker",
+    "FanOut": "fanout",
+    "FanOutOutcome": "fanout",
+    "Settled": "failures",
+    "TaskDelivery": "worker",
+    "TaskStatus": "models",
+}
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _EXPORTS:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(import_module(f"{__name__}.{_EXPORTS[name]}"), name)

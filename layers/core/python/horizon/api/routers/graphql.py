@@ -13,9 +13,10 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
+from horizon.analytics import QueryService
 from horizon.api.deps import Jobs, Owner
-from horizon.api.graphql import Context, RequestError, run
 from horizon.api.routers.query import Queries
+from horizon.jobs import JobStore
 
 router = APIRouter(tags=["graphql"])
 
@@ -26,8 +27,11 @@ def _bad_request(message: str) -> JSONResponse:
     return JSONResponse({"data": None, "errors": [{"message": message}]}, status_code=400)
 
 
-async def _answer(context: Context, payload: Any) -> JSONResponse:
+async def _answer(owner: str, jobs: JobStore, queries: QueryService, payload: Any) -> JSONResponse:
     """Check the GraphQL-over-HTTP fields of `payload`, execute, and shape the response."""
+    # graphql-core is imported on the first GraphQL request, not by every API instance's start.
+    from horizon.api.graphql import Context, RequestError, run
+
     if not isinstance(payload, dict):
         return _bad_request("the body must be a JSON object with a 'query' string")
     document = payload.get("query")
@@ -41,6 +45,7 @@ async def _answer(context: Context, payload: Any) -> JSONResponse:
         return _bad_request("'operationName' must be a string")
     try:
         # Resolvers call DynamoDB synchronously: keep them off the event loop.
+        context = Context(owner=owner, jobs=jobs, queries=queries)
         result = await run_in_threadpool(run, document, context, variables, operation)
     except RequestError as error:
         return JSONResponse(
@@ -89,7 +94,7 @@ async def graphql_post(
         payload = orjson.loads(raw)
     except orjson.JSONDecodeError:
         return _bad_request("the body is not valid JSON")
-    return await _answer(Context(owner=owner, jobs=jobs, queries=queries), payload)
+    return await _answer(owner, jobs, queries, payload)
 
 
 @router.get("/graphql", responses=GRAPHQL_ERRORS)
@@ -110,4 +115,4 @@ async def graphql_get(
         except orjson.JSONDecodeError:
             return _bad_request("'variables' is not valid JSON")
     payload = {"query": query, "variables": parsed, "operationName": operation_name}
-    return await _answer(Context(owner=owner, jobs=jobs, queries=queries), payload)
+    return await _answer(owner, jobs, queries, payload)
