@@ -12,6 +12,7 @@ from horizon import wiring
 from infra import names
 from infra.agent import AgentTasks
 from infra.auth import ApiTokens
+from infra.dashboard import OperationsDashboard
 from infra.data import DataTables
 from infra.email import EmailSending
 from infra.functions import Functions, Resources, add_queue_triggers
@@ -31,8 +32,8 @@ class EventHorizonStack(Stack):
     """The platform: uploads, queues, tables, REST and WebSocket APIs, agent tasks, sandbox.
 
     Attributes:
-        data, queues, storage, monitoring, websocket, functions, agent, sandbox, rest_api:
-            the constructs.
+        data, queues, storage, monitoring, websocket, functions, agent, sandbox, rest_api,
+            dashboard: the constructs.
     """
 
     def __init__(
@@ -106,6 +107,18 @@ class EventHorizonStack(Stack):
         )
         self.websocket.add_routes(wiring.WEBSOCKET_ROUTES, functions)
         self.rest_api = RestApi(self, "Rest", handler=functions[wiring.REST_FUNCTION])
+        self.monitoring.alarm_on_rest_api(self.rest_api.api)
+        self.monitoring.alarm_on_throttles(functions)
+        self.dashboard = OperationsDashboard(
+            self,
+            "Dashboard",
+            rest_api=self.rest_api.api,
+            functions=functions,
+            queues=self.queues.queues,
+            dead_letter_queues=self.queues.dead_letter_queues,
+            alarms=self.monitoring.every_alarm,
+            metrics_namespace=names.METRICS_NAMESPACE,
+        )
         self._outputs()
         add_suppressions(self)
 
