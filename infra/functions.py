@@ -166,6 +166,7 @@ class Functions(Construct):
             **self._extra_environment,
             names.POWERTOOLS_SERVICE_ENV: f"{names.SERVICE_NAME}-{spec.key}",
             names.LOG_LEVEL_ENV: names.DEFAULT_LOG_LEVEL,
+            names.METRICS_NAMESPACE_ENV: names.METRICS_NAMESPACE,
         }
 
     def _grant(self, function: lambda_.Function, key: str, access: wiring.Access) -> None:

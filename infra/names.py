@@ -9,6 +9,8 @@ from __future__ import annotations
 from aws_cdk import Duration
 from aws_cdk import aws_logs as logs
 
+from horizon.metrics import names as metric_names
+
 STACK_ID = "EventHorizon"
 DEFAULT_DEPS_LAYER_DIR = "build/deps-layer"
 
@@ -36,6 +38,9 @@ POWERTOOLS_SERVICE_ENV = "POWERTOOLS_SERVICE_NAME"
 LOG_LEVEL_ENV = "LOG_LEVEL"
 SERVICE_NAME = "event-horizon"
 DEFAULT_LOG_LEVEL = "INFO"
+# Where the business metrics (EMF, `horizon.metrics`) go; the dashboard graphs this namespace.
+METRICS_NAMESPACE_ENV = metric_names.NAMESPACE_ENV
+METRICS_NAMESPACE = metric_names.DEFAULT_NAMESPACE
 
 # Log retention of function, API access and execution logs.
 LOG_RETENTION = logs.RetentionDays.ONE_MONTH

@@ -188,6 +188,7 @@ class SandboxWorkers(Construct):
                 "TMPDIR": spec.scratch_path,
                 names.POWERTOOLS_SERVICE_ENV: f"{names.SERVICE_NAME}-{spec.key}",
                 names.LOG_LEVEL_ENV: names.DEFAULT_LOG_LEVEL,
+                names.METRICS_NAMESPACE_ENV: names.METRICS_NAMESPACE,
             },
         )
         mount_scratch(container, spec)

@@ -12,6 +12,7 @@ from horizon import wiring
 from infra import names
 from infra.agent import AgentTasks
 from infra.auth import ApiTokens
+from infra.dashboard import OperationsDashboard
 from infra.data import DataTables
 from infra.email import EmailSending
 from infra.functions import Functions, Resources, add_queue_triggers
@@ -33,7 +34,7 @@ class EventHorizonStack(Stack):
 
     Attributes:
         data, queues, storage, monitoring, websocket, api_tokens, users, functions, agent,
-            sandbox, rest_api: the constructs.
+            sandbox, rest_api, dashboard: the constructs.
     """
 
     def __init__(
@@ -109,6 +110,18 @@ class EventHorizonStack(Stack):
         )
         self.websocket.add_routes(wiring.WEBSOCKET_ROUTES, functions)
         self.rest_api = RestApi(self, "Rest", handler=functions[wiring.REST_FUNCTION])
+        self.monitoring.alarm_on_rest_api(self.rest_api.api)
+        self.monitoring.alarm_on_throttles(functions)
+        self.dashboard = OperationsDashboard(
+            self,
+            "Dashboard",
+            rest_api=self.rest_api.api,
+            functions=functions,
+            queues=self.queues.queues,
+            dead_letter_queues=self.queues.dead_letter_queues,
+            alarms=self.monitoring.every_alarm,
+            metrics_namespace=names.METRICS_NAMESPACE,
+        )
         self._outputs()
         add_suppressions(self)
 

@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.logging.utils import copy_config_to_registered_loggers
 
+from horizon import metrics
 from horizon.clock import epoch_s
 from horizon.dynamo import AWS_ERRORS
 from horizon.errors import HorizonError, NotFoundError
@@ -266,6 +267,8 @@ def main(argv: list[str] | None = None) -> int:
                 logger.exception("polling the execute queue failed; retrying")
                 stop.wait(1.0)
                 continue
+            finally:
+                metrics.flush()  # the executions ended, as EMF lines on the task's stdout
             if args.once and worker.runs:
                 break
     return 0

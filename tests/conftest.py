@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 import uuid
 from collections.abc import Iterator
@@ -12,6 +13,7 @@ import boto3
 import pytest
 from moto import mock_aws
 
+from horizon import metrics
 from horizon.aws import reset_clients
 from horizon.batches.settings import reset_batch_settings
 from horizon.email_jobs.settings import reset_email_settings
@@ -101,3 +103,42 @@ class FakeLambdaContext:
 @pytest.fixture
 def lambda_context() -> FakeLambdaContext:
     return FakeLambdaContext()
+
+
+class EmfOutput:
+    """The business metrics a test printed as EMF (Powertools prints them to stdout)."""
+
+    def __init__(self, capsys: pytest.CaptureFixture[str]) -> None:
+        self._capsys = capsys
+        self.blobs: list[dict[str, Any]] = []
+
+    def read(self, flush: bool = True) -> list[dict[str, Any]]:
+        """Flush (unless a handler already did), then return every EMF blob printed so far."""
+        if flush:
+            metrics.flush()
+        out = self._capsys.readouterr().out
+        self.blobs += [json.loads(line) for line in out.splitlines() if line.startswith('{"_aws"')]
+        return self.blobs
+
+    def values(self, name: str, **dimensions: str) -> list[float]:
+        """Every value of metric `name` printed with exactly `dimensions`."""
+        found: list[float] = []
+        for blob in self.blobs:
+            [directive] = blob["_aws"]["CloudWatchMetrics"]
+            declared = {metric["Name"] for metric in directive["Metrics"]}
+            keys = set(directive["Dimensions"][0])
+            if name in declared and {key: blob[key] for key in keys} == dimensions:
+                value = blob[name]
+                found += value if isinstance(value, list) else [value]
+        return found
+
+
+@pytest.fixture
+def emf(capsys: pytest.CaptureFixture[str]) -> Iterator[EmfOutput]:
+    """A fresh metrics publisher; read what the test published with `emf.read()`."""
+    metrics.reset_publisher()
+    metrics.reset_metrics_settings()
+    capsys.readouterr()
+    yield EmfOutput(capsys)
+    metrics.reset_publisher()
+    metrics.reset_metrics_settings()

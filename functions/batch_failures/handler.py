@@ -17,7 +17,7 @@ from aws_lambda_powertools.utilities.batch import (
 )
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
-from horizon import correlation, observability
+from horizon import correlation, metrics, observability
 from horizon.batches import BatchTaskFailures
 
 logger = observability.logger("batch_failures")
@@ -36,6 +36,7 @@ def record_handler(record: SQSRecord) -> None:
         logger.info("task DLQ message handled", extra={"outcome": outcome.value})
 
 
+@metrics.flushing  # what the services counted, printed as EMF before Lambda freezes
 @logger.inject_lambda_context
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)

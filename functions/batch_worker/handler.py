@@ -19,7 +19,7 @@ from aws_lambda_powertools.utilities.batch import (
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from horizon import correlation, observability
+from horizon import correlation, metrics, observability
 from horizon.batches import BatchWorker, TaskDelivery
 
 logger = observability.logger("batch_worker")
@@ -43,6 +43,7 @@ def delivery_of(record: SQSRecord, context: LambdaContext) -> TaskDelivery:
     )
 
 
+@metrics.flushing  # what the services counted, printed as EMF before Lambda freezes
 @logger.inject_lambda_context
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     # One processor per invocation: the local stack may run invocations in parallel threads.

@@ -19,7 +19,7 @@ from aws_lambda_powertools.utilities.batch import (
 )
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
-from horizon import correlation, observability
+from horizon import correlation, metrics, observability
 from horizon.email_jobs.worker import EmailWorker
 from horizon.realtime import EmailJobProgressPublisher
 
@@ -41,6 +41,7 @@ def record_handler(record: SQSRecord) -> None:
         logger.info("email message handled", extra={"outcome": outcome.value})
 
 
+@metrics.flushing  # what the services counted, printed as EMF before Lambda freezes
 @logger.inject_lambda_context
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     # One processor per invocation: the local stack may run invocations in parallel threads.

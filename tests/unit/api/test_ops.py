@@ -1,4 +1,4 @@
-"""/health, /metrics, error mapping, and the docs behind an API Gateway stage."""
+"""/metrics, error mapping, and the docs behind an API Gateway stage."""
 
 import json
 import re
@@ -9,37 +9,6 @@ from functions.api.handler import handler
 from horizon.api import create_app
 from horizon.api.stage import stage_root_path
 from tests.events import load_event
-
-
-def test_health_ok_when_every_dependency_answers(client):
-    response = client.get("/health")
-
-    assert response.status_code == 200
-    body = response.json()
-    assert body["status"] == "ok"
-    assert set(body["checks"]) == {
-        "dynamodb:jobs",
-        "dynamodb:entries",
-        "dynamodb:connections",
-        "dynamodb:executions",
-        "s3:uploads",
-        "sqs:ingest",
-        "sqs:notify",
-        "sqs:execute",
-    }
-    assert set(body["checks"].values()) == {"ok"}
-
-
-def test_health_503_names_the_failed_dependency(aws, client):
-    aws.dynamodb.delete_table(TableName=aws.env["ENTRIES_TABLE"])
-
-    response = client.get("/health")
-
-    assert response.status_code == 503
-    body = response.json()
-    assert body["status"] == "degraded"
-    assert body["checks"]["dynamodb:entries"] == "error: ResourceNotFoundException"
-    assert body["checks"]["dynamodb:jobs"] == "ok"
 
 
 def test_metrics_counts_requests_by_route_template(client):

@@ -217,3 +217,17 @@ def test_a_poisoned_message_reaches_the_dlq_and_its_task_ends_failed(
     # A second copy of the DLQ message changes nothing.
     assert BatchTaskFailures().handle(dead["Body"]) is Settled.ALREADY_ENDED
     assert counts(store, batch_id) == {**COUNTS_ZERO, "failed": 1, "completed": 1}
+
+
+def test_each_ending_is_counted_once_by_status(service, queues, store, emf):
+    posted(service, queues, ["true", "false"])
+    messages = queues.receive("batch_tasks")
+    worker = BatchWorker()
+    for message in messages:
+        worker.handle(delivery(message))
+        worker.handle(delivery(message, receive_count=2))  # a redelivery ends nothing
+
+    emf.read()
+
+    assert emf.values("BatchTasksEnded", status="completed") == [1.0]
+    assert emf.values("BatchTasksEnded", status="failed") == [1.0]

@@ -305,3 +305,12 @@ def test_the_transition_is_logged_with_the_execution_id(
     [record] = [r for r in caplog.records if getattr(r, "status", None) == "FAILED"]
     assert record.execution_id == execution.execution_id
     assert record.error == WORKER_STOPPED
+
+
+def test_the_handler_flushes_the_ending_it_counted(aws, service, store, lambda_context, emf):
+    execution = claim(store, submit(service), lease_s=-1)
+
+    invoke(dlq_event(aws, body_of(execution.execution_id)), lambda_context)
+
+    emf.read(flush=False)  # the handler flushed
+    assert emf.values("ExecutionsEnded", status="FAILED") == [1.0]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, Field
 
@@ -81,6 +81,25 @@ class InvalidLinePage(BaseModel):
     next_cursor: str | None
 
 
-class Health(BaseModel):
-    status: str
-    checks: dict[str, str]
+class Liveness(BaseModel):
+    """`GET /health`: the function runs and answers; no dependency is called."""
+
+    status: Literal["ok"] = "ok"
+
+
+class DependencyCheck(BaseModel):
+    status: Literal["ok", "error", "timeout"]
+    latency_ms: float = Field(
+        ge=0, description="How long the check took (the deadline if it timed out)"
+    )
+    error: str | None = Field(default=None, description="Why it failed (an AWS error code)")
+
+
+class Readiness(BaseModel):
+    """`GET /health/ready`: every table, bucket and queue the API uses, checked at once."""
+
+    status: Literal["ready", "not_ready"]
+    checks: dict[str, DependencyCheck] = Field(
+        description="`dynamodb:<table>`, `s3:<bucket>`, `sqs:<queue>` (resource keys) → result"
+    )
+    detail: str | None = Field(default=None, description="The failing checks (503 only)")

@@ -18,7 +18,7 @@ from pydantic import BaseModel, Field
 # Statuses any authenticated operation may answer, whatever it does.
 COMMON_STATUSES = (401, 403, 429, 500, 503)
 # Operations that need no credential and count nothing.
-PUBLIC_PATHS = frozenset({"/health"})
+PUBLIC_PATHS = frozenset({"/health", "/health/ready"})
 DESCRIPTIONS = {
     400: "Malformed request",
     401: "Missing, unknown or revoked credential",

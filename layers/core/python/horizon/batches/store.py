@@ -29,6 +29,8 @@ from horizon.batches.settings import get_batch_settings
 from horizon.clock import epoch_s, now_iso
 from horizon.dynamo import AWS_ERRORS, Table, batch_get, deserialize, error_code, serialize
 from horizon.errors import ConflictError, DependencyError, NotFoundError
+from horizon.metrics import count
+from horizon.metrics import names as metric_names
 
 META = "META"
 TASK_PREFIX = "TASK#"
@@ -392,6 +394,9 @@ class BatchStore(Table):
             self._transact("store the outcome", [update, counters])
         except ConflictError:
             return False
+        # Counted here, where the condition lets exactly one ending through, whichever caller
+        # (worker, DLQ consumer, give-up) ended the task.
+        count(metric_names.BATCH_TASKS_ENDED, status=status.value)
         return True
 
     def mark_completed(self, batch_id: str, task_count: int) -> bool:

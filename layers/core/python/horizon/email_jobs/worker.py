@@ -32,6 +32,8 @@ from horizon.email_jobs.settings import EmailSettings, get_email_settings
 from horizon.email_jobs.store import EmailJobStore
 from horizon.errors import HorizonError, NotFoundError
 from horizon.lazy import Collaborator, aws_client
+from horizon.metrics import count
+from horizon.metrics import names as metric_names
 
 logger = logging.getLogger(__name__)
 
@@ -151,6 +153,7 @@ class EmailWorker:
             self.jobs.settle(
                 job.owner, job.job_id, recipient.email, DeliveryStatus.SENT, message_id=message_id
             )
+            count(metric_names.EMAILS_SENT)
         else:
             self.jobs.settle(
                 job.owner, job.job_id, recipient.email, DeliveryStatus.FAILED, error=error

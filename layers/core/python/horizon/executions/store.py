@@ -30,6 +30,8 @@ from horizon.errors import ConflictError, DependencyError, HorizonError, NotFoun
 from horizon.executions.exceptions import OwnerBusyError, TooManyExecutionsError
 from horizon.executions.models import CodeSession, Execution, ExecutionStatus, Transition
 from horizon.executions.settings import get_execution_settings
+from horizon.metrics import count
+from horizon.metrics import names as metric_names
 
 logger = logging.getLogger(__name__)
 
@@ -302,6 +304,9 @@ class ExecutionStore(Table):
             self._transact("store the result", [update, counter])
         except ConflictError:
             return False
+        # Counted here, where the condition lets exactly one ending through, whichever process
+        # (sandbox worker, DLQ consumer, a read finding it lost) ended the execution.
+        count(metric_names.EXECUTIONS_ENDED, status=status.value)
         return True
 
     def _put_pieces(self, pk: str, attempt: int, stdout: str, stderr: str) -> None:

@@ -16,6 +16,8 @@ from horizon.dynamo import AWS_ERRORS
 from horizon.errors import DependencyError, InvalidRequestError, PayloadTooLargeError
 from horizon.jobs import Job, JobStatus, JobStore
 from horizon.lazy import Collaborator, aws_client
+from horizon.metrics import count
+from horizon.metrics import names as metric_names
 from horizon.settings import get_settings
 from horizon.uploads.names import STORED_CONTENT_TYPE, check_type, safe_name
 from horizon.wiring import UPLOADS_PREFIX
@@ -108,6 +110,7 @@ class UploadService:
             logger.exception("storing the upload of job %s failed", job.job_id)
             self.jobs.fail(owner, job.job_id, "the file could not be stored")
             raise DependencyError("could not store the file; try again") from error
+        count(metric_names.JOBS_ACCEPTED)
         return job
 
     def presign(
@@ -150,6 +153,7 @@ class UploadService:
         except AWS_ERRORS as error:
             self.jobs.fail(owner, job.job_id, "the upload could not be prepared")
             raise DependencyError("could not prepare the upload; try again") from error
+        count(metric_names.JOBS_ACCEPTED)
         return PresignedUpload(
             job=job,
             url=post["url"],
