@@ -16,6 +16,7 @@ from typing import Any
 from fastapi import FastAPI
 
 from horizon.api.errors import ErrorBody
+from horizon.api.examples import document_examples
 
 # Statuses any authenticated operation may answer, whatever it does.
 COMMON_STATUSES = (401, 403, 422, 429, 500, 503)
@@ -89,13 +90,13 @@ def document_errors(document: dict[str, Any]) -> dict[str, Any]:
 
 
 def install(app: FastAPI) -> None:
-    """Make `app.openapi()` document the error answers (FastAPI builds it once, then
-    caches)."""
+    """Make `app.openapi()` document the error answers and examples (FastAPI builds it once,
+    then caches)."""
     build = app.openapi
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
-            app.openapi_schema = document_errors(build())
+            app.openapi_schema = document_examples(document_errors(build()))
         return app.openapi_schema
 
     app.openapi = openapi  # type: ignore[method-assign]
