@@ -218,7 +218,11 @@ def test_batches_are_private_to_their_owner(starved_stack):
     batch_id = post_batch(starved_stack.rest_url, ["true"], _auth("a")).json()["batch_id"]
     assert get_batch(starved_stack.rest_url, batch_id, _auth("a")).status_code == 200
     hidden = get_batch(starved_stack.rest_url, batch_id, _auth("b"))
-    assert hidden.status_code == 404 and hidden.json() == {"detail": f"batch {batch_id} not found"}
+    assert hidden.status_code == 404 and hidden.json() == {
+        "detail": f"batch {batch_id} not found",
+        "code": "not_found",
+        "request_id": hidden.headers["X-Request-Id"],
+    }
     listed = httpx.get(f"{starved_stack.rest_url}/batch", headers=_auth("b"), timeout=10).json()
     assert batch_id not in [b["batch_id"] for b in listed["batches"]]
     assert post_batch(starved_stack.rest_url, ["true"]).status_code == 401

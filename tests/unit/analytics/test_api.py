@@ -74,7 +74,11 @@ def test_another_owners_job_is_invisible(client, tenants, job_a) -> None:
     body = {"metric": "count", "job_ids": [job_a]}
     response = client.post("/api/v1/query", json=body, headers=tenants["b"])
     assert response.status_code == 404
-    assert response.json() == {"detail": f"job {job_a} not found"}
+    assert response.json() == {
+        "detail": f"job {job_a} not found",
+        "code": "not_found",
+        "request_id": response.headers["X-Request-Id"],
+    }
     response = client.post(
         f"/api/v1/jobs/{job_a}/query", json={"metric": "count"}, headers=tenants["b"]
     )

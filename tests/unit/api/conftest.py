@@ -15,6 +15,8 @@ from horizon.settings import reset_settings
 
 TOKEN_A = "token-for-tenant-a"
 TOKEN_B = "token-for-tenant-b"
+ADMIN_KEY = "admin-key-for-the-unit-tests"
+ADMIN = {"X-API-Key": ADMIN_KEY}
 
 
 @pytest.fixture(autouse=True)
@@ -43,6 +45,24 @@ def tenants(aws, monkeypatch):
         "a": {"Authorization": f"Bearer {TOKEN_A}"},
         "b": {"Authorization": f"Bearer {TOKEN_B}"},
     }
+
+
+@pytest.fixture
+def admin(aws, monkeypatch):
+    """Credentials configured (an admin key): every call needs one. Returns its headers."""
+    monkeypatch.setenv("HORIZON_ADMIN_KEY", ADMIN_KEY)
+    reset_settings()
+    yield ADMIN
+    reset_settings()
+
+
+def new_key(client, tenant="tenant-a", tier="free", role="member", **extra) -> dict:
+    """Create an API key through the API (needs the `admin` fixture); returns the answer."""
+    response = client.post(
+        "/api/v1/keys", headers=ADMIN, json={"tenant": tenant, "tier": tier, "role": role, **extra}
+    )
+    assert response.status_code == 201, response.text
+    return response.json()
 
 
 def make_job(owner: str = "local", **fields) -> Job:

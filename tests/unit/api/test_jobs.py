@@ -30,7 +30,11 @@ def test_unknown_job_is_404(client):
     response = client.get("/api/v1/jobs/3f2b8c1e-0000-0000-0000-000000000000")
 
     assert response.status_code == 404
-    assert response.json() == {"detail": "job 3f2b8c1e-0000-0000-0000-000000000000 not found"}
+    assert response.json() == {
+        "detail": "job 3f2b8c1e-0000-0000-0000-000000000000 not found",
+        "code": "not_found",
+        "request_id": response.headers["X-Request-Id"],
+    }
 
 
 def test_another_owners_job_is_404_everywhere(client, tenants):
@@ -132,5 +136,9 @@ def test_invalid_cursor_is_422(client):
     response = client.get(f"/api/v1/jobs/{job.job_id}/entries", params={"cursor": "%%%"})
 
     assert response.status_code == 422
-    assert response.json() == {"detail": "invalid cursor"}
+    assert response.json() == {
+        "detail": "invalid cursor",
+        "code": "validation_error",
+        "request_id": response.headers["X-Request-Id"],
+    }
     assert client.get("/api/v1/jobs", params={"cursor": "bm90LWpzb24"}).status_code == 422

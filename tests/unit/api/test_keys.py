@@ -5,26 +5,7 @@ from __future__ import annotations
 import pytest
 
 from horizon.settings import reset_settings
-from tests.unit.api.conftest import make_job
-
-ADMIN_KEY = "admin-key-for-the-unit-tests"
-ADMIN = {"X-API-Key": ADMIN_KEY}
-
-
-@pytest.fixture
-def admin(aws, monkeypatch):
-    monkeypatch.setenv("HORIZON_ADMIN_KEY", ADMIN_KEY)
-    reset_settings()
-    yield ADMIN
-    reset_settings()
-
-
-def new_key(client, tenant="tenant-a", tier="free", role="member", **extra) -> dict:
-    response = client.post(
-        "/api/v1/keys", headers=ADMIN, json={"tenant": tenant, "tier": tier, "role": role, **extra}
-    )
-    assert response.status_code == 201, response.text
-    return response.json()
+from tests.unit.api.conftest import ADMIN, make_job, new_key
 
 
 def test_once_an_admin_key_is_set_every_call_needs_a_credential(client, admin):

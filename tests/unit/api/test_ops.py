@@ -62,7 +62,11 @@ def test_dependency_failure_is_503(aws, client):
     response = client.get("/api/v1/jobs")
 
     assert response.status_code == 503
-    assert response.json() == {"detail": "could not list jobs"}
+    assert response.json() == {
+        "detail": "could not list jobs",
+        "code": "dependency_unavailable",
+        "request_id": response.headers["X-Request-Id"],
+    }
 
 
 def test_docs_behind_the_stage_link_to_the_staged_openapi(aws, lambda_context):

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 
-from pydantic import Field
+from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -102,6 +102,28 @@ class Settings(BaseSettings):
     free_burst_per_s: int = Field(default=100, alias="FREE_BURST_PER_S", gt=0)
     pro_burst_per_s: int = Field(default=200, alias="PRO_BURST_PER_S", gt=0)
     enterprise_burst_per_s: int = Field(default=1_000, alias="ENTERPRISE_BURST_PER_S", gt=0)
+
+    # CORS of the REST API (`horizon.api.cors`): the browser origins that may call it,
+    # comma-separated (`https://app.example.org,https://admin.example.org`, or `*`); empty
+    # means none, and no CORS headers at all.
+    cors_allow_origins: str = Field(default="", alias="CORS_ALLOW_ORIGINS")
+    # Let browsers send cookies / their own Authorization: only with explicit origins.
+    cors_allow_credentials: bool = Field(default=False, alias="CORS_ALLOW_CREDENTIALS")
+    # How long browsers may cache a preflight's answer.
+    cors_max_age_s: int = Field(default=600, alias="CORS_MAX_AGE_S", ge=0, le=86_400)
+
+    @model_validator(mode="after")
+    def _no_credentials_for_any_origin(self) -> Settings:
+        # With `*` and credentials every site could call with the user's credentials.
+        if self.cors_allow_credentials and "*" in self.cors_origins():
+            raise ValueError("CORS_ALLOW_CREDENTIALS needs explicit CORS_ALLOW_ORIGINS, not *")
+        return self
+
+    def cors_origins(self) -> tuple[str, ...]:
+        """Return the allowed CORS origins parsed from `CORS_ALLOW_ORIGINS` (trailing `/`
+        dropped: a browser's Origin never has one)."""
+        origins = (item.strip().rstrip("/") for item in self.cors_allow_origins.split(","))
+        return tuple(origin for origin in origins if origin)
 
     @property
     def cognito_configured(self) -> bool:

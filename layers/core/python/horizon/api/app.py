@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import FastAPI
 
 from horizon.api import errors, openapi
+from horizon.api.cors import SettingsCorsMiddleware
 from horizon.api.metrics import MetricsMiddleware, Registry
 from horizon.api.ratelimit_headers import RateLimitHeadersMiddleware
 from horizon.api.request_log import RequestLogMiddleware
@@ -19,6 +20,7 @@ from horizon.api.routers import (
     ops,
     query,
 )
+from horizon.api.security_headers import SecurityHeadersMiddleware
 from horizon.api.stage import StageRootPathMiddleware
 
 
@@ -44,11 +46,14 @@ def create_app() -> FastAPI:
     app.include_router(batches.router)
     app.include_router(email_jobs.router)
     # add_middleware wraps: the last added runs first. Metrics see every response, including
-    # the 500s the internal-error middleware writes.
+    # the 500s the internal-error middleware writes and the preflights CORS answers; CORS and
+    # security headers go on every answer, errors included; the request id on all of them.
     errors.install(app)
     openapi.install(app)
     app.add_middleware(RateLimitHeadersMiddleware)
     app.add_middleware(StageRootPathMiddleware)
+    app.add_middleware(SettingsCorsMiddleware)
     app.add_middleware(MetricsMiddleware, registry=app.state.metrics)
+    app.add_middleware(SecurityHeadersMiddleware)
     app.add_middleware(RequestLogMiddleware)
     return app

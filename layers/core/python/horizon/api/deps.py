@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import Depends, Header, Request
+from fastapi import Depends, Header, Request, Security
+from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 
 from horizon.entries import EntryStore
 from horizon.errors import ForbiddenError, InvalidRequestError
 from horizon.idempotency import MAX_KEY_LENGTH, is_valid_key
 from horizon.identity import Caller, IdentityService, Role
 from horizon.jobs import JobStore
-from horizon.tenancy import bearer_token
 from horizon.uploads import UploadService
 
 # POSTs that only read: a reader may ask questions of its logs.
@@ -20,15 +20,33 @@ SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 RATE_LIMIT_STATE = "rate_limit_headers"
 
 
+# The two ways to present a credential, as FastAPI security schemes: the OpenAPI document
+# then declares them and lists them (either one) on every operation that depends on
+# `current_caller`. auto_error=False: whether one is needed depends on the settings, and the
+# refusal is IdentityService's 401 in the API's error shape.
+API_KEY_SCHEME = APIKeyHeader(
+    name="X-API-Key",
+    scheme_name="ApiKeyAuth",
+    description="An API key (`hzn_<key_id>_<secret>`), the admin key, or an API_TOKENS token",
+    auto_error=False,
+)
+BEARER_SCHEME = HTTPBearer(
+    scheme_name="BearerAuth",
+    description="The same credentials as `Authorization: Bearer <key>`",
+    auto_error=False,
+)
+
+
 def current_caller(
     request: Request,
-    authorization: Annotated[str | None, Header(include_in_schema=False)] = None,
-    api_key: Annotated[str | None, Header(alias="X-API-Key", include_in_schema=False)] = None,
+    api_key: Annotated[str | None, Security(API_KEY_SCHEME)],
+    bearer: Annotated[HTTPAuthorizationCredentials | None, Security(BEARER_SCHEME)],
 ) -> Caller:
     """Authenticate the request, check its role may do it, and count it against its tier.
 
-    The credential is `X-API-Key` or `Authorization: Bearer`. The limiter's usage is kept on
-    the request for `RateLimitHeadersMiddleware` to put on the answer, whatever it is.
+    The credential is `X-API-Key` or `Authorization: Bearer` (the key wins when both come).
+    The limiter's usage is kept on the request for `RateLimitHeadersMiddleware` to put on the
+    answer, whatever it is.
 
     Raises:
         UnauthorizedError: a credential is needed and missing, unknown or revoked (401).
@@ -36,7 +54,8 @@ def current_caller(
         LimitExceededError: over the tier's burst or daily quota (429).
     """
     service = IdentityService()
-    caller = service.authenticate(api_key or bearer_token(authorization))
+    token = bearer.credentials.strip() if bearer else None
+    caller = service.authenticate(api_key or token or None)
     if caller.role is Role.READER and not _reads_only(request):
         raise ForbiddenError("this API key may only read (role reader)")
     usage = service.count_request(caller)

@@ -6,9 +6,9 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Depends, Query, Request, status
-from pydantic import BaseModel
 
 from horizon.api.deps import IdempotencyKey, Owner
+from horizon.api.openapi import error_responses
 from horizon.batches.models import BatchAccepted, BatchList, BatchPublic, TaskStatus
 from horizon.batches.service import BatchService
 from horizon.idempotency import run_once
@@ -21,12 +21,6 @@ def batch_service() -> BatchService:
 
 
 Batches = Annotated[BatchService, Depends(batch_service)]
-
-
-class ErrorBody(BaseModel):
-    """An error: a sentence, or FastAPI's list of validation errors (query parameters)."""
-
-    detail: str | list[dict[str, Any]]
 
 
 # The body is validated by the service (messages naming the index, 413 by count), so FastAPI
@@ -52,14 +46,16 @@ _BODY_SCHEMA: dict[str, Any] = {
     },
 }
 
-_ERRORS: dict[int | str, dict[str, Any]] = {
-    401: {"model": ErrorBody, "description": "Missing or unknown token"},
-    404: {"model": ErrorBody, "description": "No such batch (or another owner's)"},
-    409: {"model": ErrorBody, "description": "The same Idempotency-Key is still in progress"},
-    413: {"model": ErrorBody, "description": "More tasks than BATCH_MAX_TASKS (1000)"},
-    422: {"model": ErrorBody, "description": "Malformed batch (the detail names the index)"},
-    503: {"model": ErrorBody, "description": "A backing service failed; retry"},
-}
+_ERRORS = error_responses(
+    401,
+    503,
+    described={
+        404: "No such batch (or another owner's)",
+        409: "The same Idempotency-Key is still in progress",
+        413: "More tasks than BATCH_MAX_TASKS (1000)",
+        422: "Malformed batch (the detail names the index)",
+    },
+)
 
 _POST_DOC = """Tasks in words, e.g. "Download the HTML content of https://example.com/ and count
 the number of words in the `<body>` tag" or a shell command such as `echo hi`. Answers at once;

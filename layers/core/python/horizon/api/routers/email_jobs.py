@@ -3,11 +3,12 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path, Query, Request, Response, status
 
 from horizon.api.deps import IdempotencyKey, Owner
+from horizon.api.openapi import error_responses
 from horizon.email_jobs.models import (
     EmailPage,
     JobAccepted,
@@ -46,40 +47,15 @@ EmailPath = Annotated[str, Path(max_length=320, description="The nonprofit's add
 JobId = Annotated[str, Path(max_length=64)]
 
 
-def _error(description: str, detail: dict[str, Any] | None = None) -> dict[str, Any]:
-    """An error answer's OpenAPI entry: `{"detail": ...}` (a string unless `detail` says)."""
-    return {
-        "description": description,
-        "content": {
-            "application/json": {
-                "schema": {
-                    "type": "object",
-                    "properties": {"detail": detail or {"type": "string"}},
-                    "required": ["detail"],
-                }
-            }
-        },
-    }
-
-
-_NOT_FOUND = {404: _error("No such item of the caller")}
-# Domain checks answer a sentence; FastAPI's own validation a list of problems.
-_INVALID = {
-    422: _error(
-        "Invalid input",
-        {"anyOf": [{"type": "string"}, {"type": "array", "items": {"type": "object"}}]},
-    )
-}
-_UNAVAILABLE = {503: _error("A backing service failed; retry")}
-_UNAUTHORIZED = {401: _error("Missing or invalid bearer token")}
-_COMMON = {**_UNAUTHORIZED, **_INVALID, **_UNAVAILABLE}
+_NOT_FOUND = error_responses(described={404: "No such item of the caller"})
+_COMMON = error_responses(401, 422, 503)
 
 
 @router.post(
     "/nonprofits",
     status_code=status.HTTP_201_CREATED,
     response_model=Nonprofit,
-    responses={**_COMMON, 409: _error("Already registered by the caller")},
+    responses={**_COMMON, **error_responses(described={409: "Already registered by the caller"})},
 )
 def create_nonprofit(owner: Owner, service: Nonprofits, body: NonprofitCreate) -> Nonprofit:
     """Register a nonprofit; its address is normalised (the domain lower-cased)."""
@@ -131,10 +107,14 @@ def delete_nonprofit(owner: Owner, service: Nonprofits, email: EmailPath) -> Res
     response_model=JobAccepted,
     responses={
         **_COMMON,
-        404: _error("Recipients that are not the caller's nonprofits, named"),
-        409: _error("A request with this Idempotency-Key is still in progress"),
-        413: _error("Too many recipients or cc, or a template too large"),
-        429: _error("Over the per-minute limit; see Retry-After"),
+        **error_responses(
+            described={
+                404: "Recipients that are not the caller's nonprofits, named",
+                409: "A request with this Idempotency-Key is still in progress",
+                413: "Too many recipients or cc, or a template too large",
+                429: "Over the per-minute limit; see Retry-After",
+            }
+        ),
     },
 )
 def send_email(

@@ -81,7 +81,26 @@ GRAPHQL_ERRORS: dict[int | str, dict[str, Any]] = {
 }
 
 
-@router.post("/graphql", responses=GRAPHQL_ERRORS)
+# The body is read raw (GraphQL-over-HTTP errors, not FastAPI's 422), so it is documented here.
+GRAPHQL_BODY: dict[str, Any] = {
+    "required": True,
+    "content": {
+        "application/json": {
+            "schema": {
+                "type": "object",
+                "required": ["query"],
+                "properties": {
+                    "query": {"type": "string", "description": "A GraphQL document"},
+                    "variables": {"type": ["object", "null"]},
+                    "operationName": {"type": ["string", "null"]},
+                },
+            }
+        }
+    },
+}
+
+
+@router.post("/graphql", responses=GRAPHQL_ERRORS, openapi_extra={"requestBody": GRAPHQL_BODY})
 async def graphql_post(
     request: Request, owner: Owner, jobs: Jobs, queries: Queries
 ) -> JSONResponse:

@@ -8,6 +8,7 @@ from fastapi import APIRouter, Depends
 
 from horizon.analytics import QueryAnswer, QueryBody, QueryService
 from horizon.api.deps import Owner
+from horizon.api.openapi import error_responses
 
 router = APIRouter(prefix="/api/v1", tags=["analytics"])
 
@@ -24,7 +25,11 @@ clock-aligned or sliding windows with the top N, or counts after anchor events i
 (`relative_to`). `source` says whether ingest-time aggregates or the entries answered."""
 
 
-@router.post("/query", response_model=QueryAnswer, description=_DOC)
+# A job of `job_ids` (or of `relative_to`) that is not the caller's.
+_NOT_FOUND = error_responses(described={404: "A job named in the query is not the caller's"})
+
+
+@router.post("/query", response_model=QueryAnswer, description=_DOC, responses=_NOT_FOUND)
 def query(owner: Owner, service: Queries, body: QueryBody) -> QueryAnswer:
     """Answer a question about the logs of the jobs in `job_ids`."""
     return service.run(owner, body)
