@@ -29,6 +29,17 @@ from infra.websocket_api import WebSocketApi
 TOKEN_CHECKING_FUNCTIONS = wiring.AUTHENTICATING_FUNCTIONS
 
 
+CORS_ORIGINS_CONTEXT = "corsAllowOrigins"
+
+
+def cors_environment(scope: Construct) -> dict[str, str]:
+    """The browser origins that may call the REST API: context `corsAllowOrigins`
+    (`-c corsAllowOrigins=https://app.example.org,https://admin.example.org`); none by
+    default, so no CORS headers are sent."""
+    origins = scope.node.try_get_context(CORS_ORIGINS_CONTEXT)
+    return {"CORS_ALLOW_ORIGINS": str(origins)} if origins else {}
+
+
 class EventHorizonStack(Stack):
     """The platform: uploads, queues, tables, REST and WebSocket APIs, agent tasks, sandbox.
 
@@ -85,6 +96,7 @@ class EventHorizonStack(Stack):
                 # The ingest service gives up on a file at the last delivery before the DLQ.
                 "INGEST_MAX_RECEIVE_COUNT": str(wiring.queue("ingest").max_receive_count),
                 **self.api_tokens.environment,
+                **cors_environment(self),
             },
         )
         functions = self.functions.functions

@@ -157,3 +157,19 @@ def test_the_rest_stage_has_a_usage_plan_with_its_throttle(resources):
     [api_stage] = plan["ApiStages"]
     [stage_id] = of_type(resources, "AWS::ApiGateway::Stage")
     assert api_stage["Stage"] == {"Ref": stage_id}
+
+
+def test_cors_origins_come_from_the_cdk_context():
+    import aws_cdk as cdk
+
+    from infra.stack import cors_environment
+
+    origins = "https://app.example.org,https://admin.example.org"
+    configured = cdk.Stack(cdk.App(context={"corsAllowOrigins": origins}), "Configured")
+    assert cors_environment(configured) == {"CORS_ALLOW_ORIGINS": origins}
+    assert cors_environment(cdk.Stack(cdk.App(), "Default")) == {}
+
+
+def test_no_cors_origins_are_deployed_by_default(resources):
+    for _, props in functions(resources).values():
+        assert "CORS_ALLOW_ORIGINS" not in props["Environment"]["Variables"]

@@ -23,7 +23,8 @@ def config_for(aws, trigger):
 
 
 def _poller(aws, invoke, trigger=TRIGGER):
-    return Poller(config_for(aws, trigger), aws.sqs, invoke, threading.Event())
+    # A short long-poll: a receive on an empty queue answers within a second, not twenty.
+    return Poller(config_for(aws, trigger), aws.sqs, invoke, threading.Event(), wait_time_s=1)
 
 
 def _send(aws, bodies, queue="notify"):
@@ -139,9 +140,7 @@ def test_failed_ids(response, expected):
 
 def test_a_message_that_always_fails_moves_to_the_dlq(aws):
     max_receives = wiring.queue("notify").max_receive_count
-    aws.sqs.set_queue_attributes(
-        QueueUrl=aws.provisioned.queue_urls["notify"], Attributes={"VisibilityTimeout": "1"}
-    )
+    _short_visibility(aws)
     _send(aws, ["poison"])
     attempts = []
 
