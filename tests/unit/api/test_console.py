@@ -54,7 +54,14 @@ def test_unknown_asset_is_404_with_the_headers(client):
 def test_config_names_the_deployed_websocket_api(client):
     # The test plane's callback URL is a deployed-looking https one (tests/conftest.py).
     answer = client.get("/console/config.json").json()
-    assert answer == {"ws_url": "wss://example.execute-api.us-east-1.amazonaws.com/prod"}
+    assert answer == {
+        "ws_url": "wss://example.execute-api.us-east-1.amazonaws.com/prod",
+        "sign_in_required": False,
+    }
+
+
+def test_config_says_when_a_key_is_needed(client, tenants):
+    assert client.get("/console/config.json").json()["sign_in_required"] is True
 
 
 @pytest.mark.parametrize(

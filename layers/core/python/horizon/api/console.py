@@ -19,6 +19,7 @@ from starlette.responses import Response
 from starlette.staticfiles import StaticFiles
 from starlette.types import Scope
 
+from horizon.identity import IdentityService
 from horizon.settings import get_settings
 
 CONSOLE_DIR = Path(__file__).with_name("console")
@@ -43,6 +44,9 @@ class ConsoleConfig(BaseModel):
     """What the console cannot know from its own URL."""
 
     ws_url: str | None
+    # Whether calls need a credential: the console asks for a key first instead of learning
+    # it from a 401 (which the browser would log as an error).
+    sign_in_required: bool
 
 
 class ConsoleFiles(StaticFiles):
@@ -80,7 +84,8 @@ def websocket_url(configured: str | None, callback_url: str) -> str | None:
 def console_config() -> ConsoleConfig:
     settings = get_settings()
     return ConsoleConfig(
-        ws_url=websocket_url(settings.console_ws_url, settings.websocket_callback_url)
+        ws_url=websocket_url(settings.console_ws_url, settings.websocket_callback_url),
+        sign_in_required=IdentityService(settings=settings).credentials_configured(),
     )
 
 

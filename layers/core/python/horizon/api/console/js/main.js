@@ -80,16 +80,9 @@ async function submitSignIn(event) {
 }
 
 async function boot() {
-  configure(await loadConfig());
-  if (!getKey()) {
-    // Without a stored key: is this a stack without credentials? (With one, it does not matter.)
-    try {
-      await api("api/v1/jobs?limit=1", { key: null });
-      open = true;
-    } catch (error) {
-      if (!(error instanceof ApiError) || error.status !== 401) report(error);
-    }
-  }
+  const config = await loadConfig();
+  configure(config);
+  open = config.sign_in_required === false;
   for (const { module } of Object.values(VIEWS)) module?.mount(report);
   byId("signin-form").addEventListener("submit", submitSignIn);
   byId("sign-out").addEventListener("click", () => {
