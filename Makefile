@@ -46,6 +46,10 @@ apt_install = command -v $(1) >/dev/null 2>&1 || $(SUDO) apt-get install -y -qq 
 system-packages:
 	@$(call apt_install,bwrap,bubblewrap) \
 		|| echo "warning: bubblewrap could not be installed; the sandbox runs without namespaces"
+	@# Chromium drives the web console's browser tests (tests/integration/test_console.py,
+	@# through playwright, whose own browser download is never used); ~100 MB.
+	@$(call apt_install,chromium,chromium) \
+		|| echo "warning: chromium could not be installed; the console's browser tests are skipped"
 
 up: install
 	PORT=$(PORT) $(PY) -m local

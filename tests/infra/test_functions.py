@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from pydantic import ValidationError
 
 from horizon import wiring
+from horizon.api.console import CONSOLE_DIR
 from horizon.settings import Settings
 from infra import names
 from tests.infra.lookup import (
@@ -205,3 +208,15 @@ def test_manage_connections_is_scoped_to_the_stage(resources, spec):
     assert sorted(tails) == sorted(
         f"/{wiring.WEBSOCKET_STAGE}/{method}/@connections/*" for method in ("POST", "GET", "DELETE")
     )
+
+
+def test_core_layer_ships_the_web_console(synthesized):
+    """The API function serves /console from the core layer: the staged asset holds every file
+    of the console folder (the layer's excludes drop caches and .so files, nothing of it)."""
+    stack, _ = synthesized
+    code = stack.node.find_child("Functions").node.find_child("CoreLayer").node.find_child("Code")
+    staged = Path(stack.node.root.outdir) / code.asset_path / "python/horizon/api/console"
+    shipped = {path.relative_to(staged) for path in staged.rglob("*") if path.is_file()}
+    expected = {path.relative_to(CONSOLE_DIR) for path in CONSOLE_DIR.rglob("*") if path.is_file()}
+    assert "index.html" in {path.as_posix() for path in shipped}
+    assert shipped == expected

@@ -60,6 +60,10 @@ class Settings(BaseSettings):
 
     # WebSocket connections.
     connection_ttl_s: int = Field(default=2 * 60 * 60, alias="CONNECTION_TTL_S", gt=0)
+    # The WebSocket URL the web console (`/console`) connects to. Unset: derived from
+    # WEBSOCKET_CALLBACK_URL when that is a deployed API (`https://` → `wss://`), else the
+    # console uses its own host's `/ws` (the local stack).
+    console_ws_url: str | None = Field(default=None, alias="CONSOLE_WS_URL")
 
     # Tenancy: "token=tenant,token2=tenant2". Empty means a single-tenant development
     # setup in which every caller is the tenant `default_owner`.

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
-from horizon.api import errors, openapi
+from horizon.api import console, errors, openapi
 from horizon.api.cors import SettingsCorsMiddleware
 from horizon.api.metrics import MetricsMiddleware, Registry
 from horizon.api.ratelimit_headers import RateLimitHeadersMiddleware
@@ -45,6 +45,7 @@ def create_app() -> FastAPI:
     app.include_router(keys.router)
     app.include_router(batches.router)
     app.include_router(email_jobs.router)
+    console.install(app)
     # add_middleware wraps: the last added runs first. Metrics see every response, including
     # the 500s the internal-error middleware writes and the preflights CORS answers; CORS and
     # security headers go on every answer, errors included; the request id on all of them.
