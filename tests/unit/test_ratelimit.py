@@ -100,3 +100,71 @@ def test_limits_are_checked():
         Limit("bad", 0, 60)
     with pytest.raises(ValueError):
         RateLimiter(table="t", client=object()).hit("alice", [])
+
+
+class CountingClient:
+    """The real (moto) client, counting the calls made through it."""
+
+    def __init__(self, client) -> None:
+        self.client, self.calls = client, []
+
+    def __getattr__(self, name):
+        method = getattr(self.client, name)
+
+        def call(**kwargs):
+            self.calls.append(name)
+            return method(**kwargs)
+
+        return call
+
+
+def test_a_request_is_one_conditional_write_in_every_window_at_once(aws):
+    burst, day = Limit("burst", 3, 1), Limit("daily", 100, 86_400)
+    clock = Clock(86_400 * 5 + 0.25)
+    client = CountingClient(aws.dynamodb)
+    limiter = RateLimiter(client=client, clock=clock)
+    for _ in range(3):
+        limiter.hit_all("key", [burst, day])
+    assert client.calls == ["update_item"] * 3  # the first opens both windows, then 1 each
+    clock.now += 1  # a new second: the stored burst window is old, found on a refused write
+    usages = limiter.hit_all("key", [burst, day])
+    assert usages[burst] == Usage(3, 2, 86_400 * 5 + 2)
+    assert usages[day] == Usage(100, 96, 86_400 * 6)
+    assert client.calls.count("update_item") <= 5
+    [item] = aws.dynamodb.scan(TableName=get_settings().limits_table)["Items"]
+    assert item["count"]["N"] == "4" and item["burst#count"]["N"] == "1"
+
+
+def test_an_instance_whose_clock_is_behind_counts_in_the_newer_window(aws):
+    burst = Limit("burst", 2, 1)
+    day = Limit("daily", 100, 86_400)
+    RateLimiter(clock=Clock(1_000.9)).hit_all("key", [burst, day])
+    behind = RateLimiter(clock=Clock(999.95))  # still in second 999 on its clock
+    assert behind.hit_all("key", [burst, day])[burst].remaining == 0
+    with pytest.raises(LimitExceededError):
+        behind.hit_all("key", [burst, day])
+
+
+def test_a_blocked_subject_is_refused_and_a_new_window_is_confirmed_first(aws):
+    from horizon.ratelimit import BlockedError
+
+    day = Limit("daily", 100, 86_400)
+    clock = Clock(86_400 * 10 + 5.0)
+    limiter = RateLimiter(clock=clock)
+    opened = []
+    limiter.hit_all("key", [day], on_new_window=lambda: opened.append(clock.now))
+    limiter.hit_all("key", [day], on_new_window=lambda: opened.append(clock.now))
+    assert opened == [86_400 * 10 + 5.0]  # only the request that opened the day
+    limiter.block("key", [day])
+    with pytest.raises(BlockedError):
+        limiter.hit_all("key", [day])
+    clock.now += 86_400  # the next day was blocked ahead too
+    with pytest.raises(BlockedError):
+        limiter.hit_all("key", [day])
+    clock.now += 86_400  # a day past the block: opening it asks the caller first
+
+    def refuse() -> None:
+        raise PermissionError("revoked")
+
+    with pytest.raises(PermissionError):
+        limiter.hit_all("key", [day], on_new_window=refuse)

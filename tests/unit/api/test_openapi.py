@@ -20,7 +20,7 @@ SCHEMES = {
 
 # Answers in a protocol's own shape: GraphQL-over-HTTP's `errors`, and health's report of
 # what failed.
-OWN_SHAPES = {("/graphql", "400"), ("/health", "503")}
+OWN_SHAPES = {("/graphql", "400"), ("/health/ready", "503")}
 
 
 @pytest.fixture(scope="module")

@@ -18,8 +18,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from horizon.dynamo import Table, serialize_value
-from horizon.errors import ConflictError, RateLimitedError
+from horizon.dynamo import Table, deserialize, serialize_value
+from horizon.errors import ConflictError, DependencyError, RateLimitedError
 from horizon.settings import get_settings
 
 
@@ -96,6 +96,7 @@ class RateLimiter(Table):
     ) -> None:
         super().__init__(table or get_settings().limits_table, client)
         self._clock = clock
+        self._seen: dict[tuple[str, str], int] = {}
 
     def hit(self, subject: str, limits: Sequence[Limit]) -> Usage:
         """Count one request of `subject` against every limit.
@@ -117,38 +118,195 @@ class RateLimiter(Table):
         usages = self.hit_all(subject, limits)
         return min(usages.values(), key=lambda usage: (usage.remaining, usage.reset_epoch_s))
 
-    def hit_all(self, subject: str, limits: Sequence[Limit]) -> dict[Limit, Usage]:
+    def hit_all(
+        self,
+        subject: str,
+        limits: Sequence[Limit],
+        on_new_window: Callable[[], None] | None = None,
+    ) -> dict[Limit, Usage]:
         """Like `hit`, but return the usage of every limit (for callers that show one of them,
-        e.g. a daily quota rather than its burst)."""
+        e.g. a daily quota rather than its burst).
+
+        Args:
+            on_new_window: called when this request opened the longest limit's window (the
+                first request of the subject's day, say); what it raises is raised. The
+                caller checks there what a block (`block`) would otherwise have told.
+
+        Raises:
+            BlockedError: the subject is blocked (`block`) in this window.
+        """
         if not limits:
             raise ValueError("hit() needs at least one limit")
         now = self._clock()
-        return {limit: self._count(subject, limit, now) for limit in sorted(limits, key=_window)}
+        ordered = sorted(limits, key=_window)
+        counter = _Counter(subject, ordered, now)
+        # The shorter windows' starts this instance saw last: usually still current, so the
+        # first write's guess is right and a request costs one UpdateItem.
+        seen = {limit: self._seen.get((subject, limit.name)) for limit in counter.shorter}
+        for _ in range(MAX_WRITES):
+            try:
+                stored = self._write(counter, seen)
+            except _Refused as refused:
+                seen = counter.explain(refused.item)  # raises when a limit is reached
+                continue
+            for limit in counter.shorter:
+                self._seen[(subject, limit.name)] = counter.starts[limit]
+            if on_new_window is not None and int(stored["count"]) == 1:
+                on_new_window()
+            return counter.usages(stored)
+        raise DependencyError("could not count the request: its counter kept changing")
 
-    def _count(self, subject: str, limit: Limit, now: float) -> Usage:
-        start = int(now // limit.window_s) * limit.window_s
-        reset = start + limit.window_s
+    def block(self, subject: str, limits: Sequence[Limit]) -> None:
+        """Refuse every later request of `subject` (`BlockedError`) in the longest limit's
+        current window and its neighbours (so a caller whose clock is a little off sees it
+        too); a request that opens a later window calls its `on_new_window` first."""
+        longest = max(limits, key=_window)
+        start = _start(self._clock(), longest)
+        for window in (start - longest.window_s, start, start + longest.window_s):
+            self._call(
+                "update_item",
+                "block the subject",
+                Key={"pk": serialize_value(_counter_key(subject, longest, window))},
+                UpdateExpression="SET #blocked = :yes, expires_at = if_not_exists(expires_at, :x)",
+                ExpressionAttributeNames={"#blocked": BLOCKED},
+                ExpressionAttributeValues={
+                    ":yes": serialize_value(True),
+                    ":x": serialize_value(window + 2 * longest.window_s),
+                },
+            )
+
+    def _write(self, counter: _Counter, seen: dict[Limit, int | None]) -> dict[str, Any]:
+        request = counter.request(seen)
         try:
             response = self._call(
                 "update_item",
                 "count the request",
-                Key={"pk": serialize_value(f"{subject}#{limit.name}#{start}")},
-                UpdateExpression="ADD #count :one SET expires_at = if_not_exists(expires_at, :expires)",
-                ConditionExpression="attribute_not_exists(#count) OR #count < :limit",
-                ExpressionAttributeNames={"#count": "count"},
-                ExpressionAttributeValues={
-                    ":one": serialize_value(1),
-                    ":limit": serialize_value(limit.limit),
-                    ":expires": serialize_value(reset + limit.window_s),
-                },
-                ReturnValues="UPDATED_NEW",
+                ReturnValues="ALL_NEW",
+                ReturnValuesOnConditionCheckFailure="ALL_OLD",
+                **request,
             )
         except ConflictError as error:
-            usage = Usage(limit=limit.limit, remaining=0, reset_epoch_s=reset)
-            retry_after = max(1, math.ceil(reset - now))
-            raise LimitExceededError(limit, usage, retry_after) from error
-        count = int(response["Attributes"]["count"]["N"])
-        return Usage(limit=limit.limit, remaining=max(0, limit.limit - count), reset_epoch_s=reset)
+            item = getattr(error.__cause__, "response", {}).get("Item")
+            raise _Refused(deserialize(item) if item else None) from error
+        return deserialize(response["Attributes"])
+
+
+# A guess about a shorter window can be wrong once (it rolled over, or another instance
+# opened it); a third write means the counter is changing under heavy contention.
+MAX_WRITES = 3
+BLOCKED = "blocked"
+
+
+class BlockedError(ConflictError):
+    """The subject was blocked (`RateLimiter.block`): its requests are refused."""
+
+
+class _Refused(Exception):
+    def __init__(self, item: dict[str, Any] | None) -> None:
+        super().__init__("the counter's condition failed")
+        self.item = item
+
+
+class _Counter:
+    """One request's count: every limit of a subject in one item, that of the longest
+    limit's window (`count`), which also holds each shorter limit's window start and count.
+
+    One conditional UpdateItem counts the request in every window or in none: a request
+    refused by one limit uses up no other. The write states, per shorter limit, whether its
+    stored window is the current one (then it is incremented) or an older one (then it
+    starts again at 1); when that guess is wrong, the stored item (returned on the failed
+    condition) tells the truth for the next write.
+    """
+
+    def __init__(self, subject: str, ordered: Sequence[Limit], now: float) -> None:
+        self.now = now
+        self.longest, self.shorter = ordered[-1], list(ordered[:-1])
+        self.start = _start(now, self.longest)
+        self.key = _counter_key(subject, self.longest, self.start)
+        self.starts = {limit: _start(now, limit) for limit in self.shorter}
+
+    def request(self, seen: dict[Limit, int | None]) -> dict[str, Any]:
+        names = {"#count": "count", "#blocked": BLOCKED}
+        values: dict[str, Any] = {
+            ":one": 1,
+            ":limit": self.longest.limit,
+            ":expires": self.start + 2 * self.longest.window_s,
+        }
+        sets, adds = ["expires_at = if_not_exists(expires_at, :expires)"], ["#count :one"]
+        conditions = [
+            "attribute_not_exists(#blocked)",
+            "(attribute_not_exists(#count) OR #count < :limit)",
+        ]
+        for n, limit in enumerate(self.shorter):
+            start, count = f"#s{n}", f"#c{n}"
+            names[start], names[count] = f"{limit.name}#start", f"{limit.name}#count"
+            values[f":s{n}"] = self.starts[limit]
+            if seen.get(limit) == self.starts[limit]:
+                values[f":l{n}"] = limit.limit
+                adds.append(f"{count} :one")
+                conditions.append(f"{start} = :s{n} AND {count} < :l{n}")
+            else:
+                sets += [f"{start} = :s{n}", f"{count} = :one"]
+                conditions.append(f"(attribute_not_exists({start}) OR {start} < :s{n})")
+        return {
+            "Key": {"pk": serialize_value(self.key)},
+            "UpdateExpression": f"SET {', '.join(sets)} ADD {', '.join(adds)}",
+            "ConditionExpression": " AND ".join(conditions),
+            "ExpressionAttributeNames": names,
+            "ExpressionAttributeValues": {name: serialize_value(v) for name, v in values.items()},
+        }
+
+    def explain(self, item: dict[str, Any] | None) -> dict[Limit, int | None]:
+        """Why the write was refused, from the stored item: raise for a block or a reached
+        limit; otherwise return the shorter windows' stored starts for the next write."""
+        if item is None:  # no counter yet: every window starts now
+            return {}
+        if item.get(BLOCKED):
+            raise BlockedError("this subject's requests are refused")
+        for limit in self.shorter:
+            stored = item.get(f"{limit.name}#start")
+            if stored is not None and int(stored) > self.starts[limit]:
+                # Another instance's clock is ahead: count in its window rather than fight it.
+                self.starts[limit] = int(stored)
+            current = stored is not None and int(stored) == self.starts[limit]
+            if current and int(item.get(f"{limit.name}#count", 0)) >= limit.limit:
+                self._refuse(limit, self.starts[limit])
+        if int(item.get("count", 0)) >= self.longest.limit:
+            self._refuse(self.longest, self.start)
+        return {limit: _int_or_none(item.get(f"{limit.name}#start")) for limit in self.shorter}
+
+    def usages(self, item: dict[str, Any]) -> dict[Limit, Usage]:
+        usages = {
+            limit: _usage(limit, int(item[f"{limit.name}#count"]), self.starts[limit])
+            for limit in self.shorter
+        }
+        usages[self.longest] = _usage(self.longest, int(item["count"]), self.start)
+        return usages
+
+    def _refuse(self, limit: Limit, start: int) -> None:
+        reset = start + limit.window_s
+        usage = Usage(limit=limit.limit, remaining=0, reset_epoch_s=reset)
+        raise LimitExceededError(limit, usage, max(1, math.ceil(reset - self.now)))
+
+
+def _usage(limit: Limit, count: int, start: int) -> Usage:
+    return Usage(
+        limit=limit.limit,
+        remaining=max(0, limit.limit - count),
+        reset_epoch_s=start + limit.window_s,
+    )
+
+
+def _start(now: float, limit: Limit) -> int:
+    return int(now // limit.window_s) * limit.window_s
+
+
+def _counter_key(subject: str, limit: Limit, start: int) -> str:
+    return f"{subject}#{limit.name}#{start}"
+
+
+def _int_or_none(value: Any) -> int | None:
+    return None if value is None else int(value)
 
 
 def _window(limit: Limit) -> int:

@@ -55,8 +55,10 @@ def current_caller(
     """
     service = IdentityService()
     token = bearer.credentials.strip() if bearer else None
-    caller = service.authenticate(api_key or token or None)
+    credential = api_key or token or None
+    caller = service.authenticate(credential, counted_next=True)
     if caller.role is Role.READER and not _reads_only(request):
+        service.authenticate(credential)  # read afresh: a revoked key is a 401, not this 403
         raise ForbiddenError("this API key may only read (role reader)")
     usage = service.count_request(caller)
     setattr(request.state, RATE_LIMIT_STATE, usage.headers())

@@ -151,9 +151,14 @@ BY_SCHEMA: dict[str, Any] = {
         "items": [{"line": 7, "reason": "missing timestamp", "raw": '{"level": "INFO"}'}],
         "next_cursor": None,
     },
-    "Health": {
-        "status": "ok",
-        "checks": {"dynamodb:jobs": "ok", "s3:uploads": "ok", "sqs:ingest": "ok"},
+    "Liveness": {"status": "ok"},
+    "Readiness": {
+        "status": "ready",
+        "checks": {
+            "dynamodb:jobs": {"status": "ok", "latency_ms": 4.1},
+            "s3:uploads": {"status": "ok", "latency_ms": 11.8},
+            "sqs:ingest": {"status": "ok", "latency_ms": 6.3},
+        },
     },
     "QueryAnswer": QUERY_ANSWER,
     "ExecutionPublic": {

@@ -15,6 +15,7 @@ import secrets as random
 
 PREFIX = "hzn_"
 _KEY = re.compile(r"^hzn_([a-z0-9]{16})_([A-Za-z0-9_-]{43})$")
+_KEY_ID = re.compile(r"^[a-z0-9]{16}$")
 
 
 def new_key() -> tuple[str, str]:
@@ -27,6 +28,11 @@ def key_id_of(key: str) -> str | None:
     """Return the id inside a key string, or None when it is not one of ours."""
     match = _KEY.match(key)
     return match.group(1) if match else None
+
+
+def is_key_id(value: str) -> bool:
+    """Whether `value` is the id of an API key (not of the admin key, a token or a JWT)."""
+    return bool(_KEY_ID.match(value))
 
 
 def new_salt() -> str:

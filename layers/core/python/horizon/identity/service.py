@@ -1,8 +1,10 @@
 """Who calls and how much they may: credentials → `Caller`, keys, tiers and their limits.
 
 One place resolves every credential, for the REST API and the WebSocket `$connect` alike:
-- an API key `hzn_<id>_<secret>` (`POST /api/v1/keys`), read by id on every call, so a
-  revoked key is refused from its next call on;
+- an API key `hzn_<id>_<secret>` (`POST /api/v1/keys`), read by id (a REST request's
+  instance may use its copy of the record: the same conditional write that counts the request
+  refuses a revoked key, whose revocation blocked its counters), so a revoked key is refused
+  from its next call on;
 - the admin key (`HORIZON_ADMIN_KEY`, or in AWS the generated secret of
   `HORIZON_ADMIN_KEY_SECRET_ARN`), role admin, tenant `HORIZON_ADMIN_TENANT`;
 - a token of `API_TOKENS` or the tokens secret (today's tokens keep working): role member,
@@ -19,6 +21,8 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import threading
+from typing import Any
 
 import orjson
 
@@ -29,7 +33,7 @@ from horizon.identity.cognito import CognitoVerifier, looks_like_jwt, verifier_f
 from horizon.identity.models import Caller, KeyCreate, KeyCreated, KeyPage, KeyPublic, Role, Tier
 from horizon.identity.store import KeyStore
 from horizon.lazy import Collaborator
-from horizon.ratelimit import Limit, RateLimiter, Usage
+from horizon.ratelimit import BlockedError, Limit, RateLimiter, Usage
 from horizon.settings import Settings, get_settings
 from horizon.tenancy import UnauthorizedError, configured_tokens, is_safe_owner, read_secret
 
@@ -66,8 +70,15 @@ class IdentityService:
 
     # -- who calls ---------------------------------------------------------------------------
 
-    def authenticate(self, credential: str | None) -> Caller:
+    def authenticate(self, credential: str | None, *, counted_next: bool = False) -> Caller:
         """Return the caller that `credential` stands for.
+
+        Args:
+            counted_next: the caller's request is counted next (`count_request`), which refuses
+                a revoked key: an API key may then be checked against this instance's copy of
+                its record (its secret's digest, tenant, tier and role never change), saving
+                the GetItem. Without it the record is read every time (the WebSocket's
+                `$connect`, which counts nothing).
 
         Raises:
             UnauthorizedError: credentials are configured and this one is missing, unknown or
@@ -82,7 +93,7 @@ class IdentityService:
                 # No key or token is shaped like a JWT: its own checks say what is wrong.
                 caller: Caller | None = verifier.verify(credential)
             else:
-                caller = self._by_key(credential) or self._by_admin_key(credential)
+                caller = self._by_key(credential, counted_next) or self._by_admin_key(credential)
                 caller = caller or self._by_token(credential)
             if caller is not None:
                 if not is_safe_owner(caller.owner):
@@ -109,16 +120,25 @@ class IdentityService:
     def _cognito(self) -> CognitoVerifier | None:
         return self._verifier or verifier_for(self.settings)
 
-    def _by_key(self, credential: str) -> Caller | None:
+    def _by_key(self, credential: str, cached: bool = False) -> Caller | None:
         key_id = secrets.key_id_of(credential)
         if key_id is None:
             return None
-        record = self.store.get(key_id)
-        if record is None or record.get("revoked_at"):
-            return None
-        if not secrets.matches(credential, record["salt"], record["digest"]):
+        record = _known_keys.get(key_id) if cached else None
+        if record is None:
+            record = self._current_record(key_id)
+        if record is None or not secrets.matches(credential, record["salt"], record["digest"]):
             return None
         return Caller(record["tenant"], key_id, Tier(record["tier"]), Role(record["role"]))
+
+    def _current_record(self, key_id: str) -> dict[str, Any] | None:
+        """The key's record read now (None when unknown or revoked), kept for `counted_next`."""
+        record = self.store.get(key_id)
+        if record is None or record.get("revoked_at"):
+            _known_keys.forget(key_id)
+            return None
+        _known_keys.keep(key_id, record)
+        return record
 
     def _by_admin_key(self, credential: str) -> Caller | None:
         admin_key = self._admin_key()
@@ -177,8 +197,24 @@ class IdentityService:
         Raises:
             LimitExceededError: over a limit (429 with Retry-After).
         """
-        usages = self.limiter.hit_all(f"key#{caller.key_id}", self.limits(caller.tier))
-        return usages[max(usages, key=lambda limit: limit.window_s)]
+        limits = self.limits(caller.tier)
+        counted = [*limits, UNBOUNDED_DAY] if len(limits) == 1 else limits
+        is_api_key = secrets.is_key_id(caller.key_id)  # not the admin key, a token or a JWT
+
+        def still_valid() -> None:
+            # The first request of the key's day: its record is read again, so a key revoked
+            # before the day's counter existed (it holds the revocation's block) is refused.
+            if self._current_record(caller.key_id) is None:
+                raise UnauthorizedError("invalid or revoked API key")
+
+        try:
+            usages = self.limiter.hit_all(
+                f"key#{caller.key_id}", counted, still_valid if is_api_key else None
+            )
+        except BlockedError as error:
+            _known_keys.forget(caller.key_id)
+            raise UnauthorizedError("invalid or revoked API key") from error
+        return usages[max(limits, key=lambda limit: limit.window_s)]
 
     # -- keys --------------------------------------------------------------------------------
 
@@ -204,8 +240,52 @@ class IdentityService:
         return KeyPage(keys=[_public(record) for record in records], next_cursor=next_cursor)
 
     def revoke_key(self, key_id: str) -> KeyPublic:
-        """Revoke a key at once. Raises NotFoundError for an unknown id."""
-        return _public(self.store.revoke(key_id))
+        """Revoke a key at once: its record says so, and its request counters are blocked, so
+        an instance that knows the key refuses it on its next request too.
+
+        Raises:
+            NotFoundError: no such key.
+            DependencyError: the counters could not be blocked (revoking again finishes it).
+        """
+        record = self.store.revoke(key_id)
+        limits = self.limits(Tier(record["tier"]))
+        self.limiter.block(
+            f"key#{key_id}", [*limits, UNBOUNDED_DAY] if len(limits) == 1 else limits
+        )
+        _known_keys.forget(key_id)
+        return _public(record)
+
+
+# Enterprise keys have no daily quota; their requests are still counted per day, so that the
+# day's counter carries a revocation (see `count_request`) like the other tiers'.
+UNBOUNDED_DAY = Limit("daily count", 2**62, DAY_S)
+
+
+class _KnownKeys:
+    """This instance's copies of key records, for requests counted next (see `authenticate`).
+    Bounded: past `MAX` keys it starts again (a record costs one GetItem to read back)."""
+
+    MAX = 10_000
+
+    def __init__(self) -> None:
+        self._records: dict[str, dict[str, Any]] = {}
+        self._lock = threading.Lock()
+
+    def get(self, key_id: str) -> dict[str, Any] | None:
+        return self._records.get(key_id)
+
+    def keep(self, key_id: str, record: dict[str, Any]) -> None:
+        with self._lock:
+            if len(self._records) >= self.MAX:
+                self._records.clear()
+            self._records[key_id] = record
+
+    def forget(self, key_id: str) -> None:
+        with self._lock:
+            self._records.pop(key_id, None)
+
+
+_known_keys = _KnownKeys()
 
 
 def _public(record: dict[str, object]) -> KeyPublic:

@@ -1,7 +1,8 @@
 """The keys table: one item per API key, `pk = key_id`.
 
-Every authenticated request reads its key by id (a strongly consistent GetItem, so a revocation
-holds from the next call on); keys spread over partitions by their random ids, so no partition
+A key is read by id (a strongly consistent GetItem) when an instance first sees it, at every
+WebSocket `$connect`, and at the first request of its day; other REST requests rely on the
+revocation having blocked the key's request counters (`IdentityService.revoke_key`). Keys spread over partitions by their random ids, so no partition
 takes the whole platform's reads. Listing keys is an admin's rare call: a paged Scan.
 """
 
