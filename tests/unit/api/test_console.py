@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from horizon.api.console import CONSOLE_DIR, CONTENT_SECURITY_POLICY, websocket_url
+from horizon.api.console import CONSOLE_DIR, ConsoleConfig, websocket_url
+from horizon.api.console_headers import CONTENT_SECURITY_POLICY, content_security_policy
 
 ASSETS = sorted(
     p.relative_to(CONSOLE_DIR).as_posix() for p in CONSOLE_DIR.rglob("*") if p.is_file()
@@ -58,6 +59,21 @@ def test_config_names_the_deployed_websocket_api(client):
         "ws_url": "wss://example.execute-api.us-east-1.amazonaws.com/prod",
         "sign_in_required": False,
     }
+
+
+def test_config_may_name_the_rest_api_for_a_copy_served_elsewhere():
+    """The CloudFront copy's config.json (written by CDK) names the API; the API's own leaves
+    it out (test above), so the console keeps using its parent URL."""
+    url = "https://abc.execute-api.eu-west-1.amazonaws.com/prod/"
+    config = ConsoleConfig(ws_url=None, sign_in_required=True, api_url=url)
+    assert config.api_url == url
+    assert ConsoleConfig(ws_url=None, sign_in_required=True).api_url is None
+
+
+def test_policy_lets_a_copy_served_elsewhere_call_the_api():
+    origin = "https://abc.execute-api.eu-west-1.amazonaws.com"
+    assert f"connect-src 'self' {origin} wss:;" in content_security_policy(origin)
+    assert "connect-src 'self' wss:;" in CONTENT_SECURITY_POLICY
 
 
 def test_config_says_when_a_key_is_needed(client, tenants):

@@ -8,7 +8,6 @@ is in the OpenAPI document: the fuzz test and the API's contract do not change.
 
 from __future__ import annotations
 
-from pathlib import Path
 from urllib.parse import urlsplit
 
 from fastapi import FastAPI
@@ -19,31 +18,20 @@ from starlette.responses import Response
 from starlette.staticfiles import StaticFiles
 from starlette.types import Scope
 
+from horizon.api.console_headers import CONSOLE_DIR, SECURITY_HEADERS
 from horizon.identity import IdentityService
 from horizon.settings import get_settings
 
-CONSOLE_DIR = Path(__file__).with_name("console")
 MOUNT_PATH = "/console"
-# No inline script or style, nothing from another origin except the WebSocket API (a deployed
-# stack's is on its own domain, hence `wss:`); `data:` only for the empty favicon.
-CONTENT_SECURITY_POLICY = (
-    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
-    "connect-src 'self' wss:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
-)
-SECURITY_HEADERS = {
-    "Content-Security-Policy": CONTENT_SECURITY_POLICY,
-    "X-Content-Type-Options": "nosniff",
-    "Referrer-Policy": "no-referrer",
-    "X-Frame-Options": "DENY",
-    # The files change with each deploy and are small: revalidate rather than serve stale code.
-    "Cache-Control": "no-cache",
-}
 
 
 class ConsoleConfig(BaseModel):
     """What the console cannot know from its own URL."""
 
     ws_url: str | None
+    # The REST API's base URL when the console is served from elsewhere (CloudFront,
+    # `infra.console`); None when the API serves it, whose parent URL is the API.
+    api_url: str | None = None
     # Whether calls need a credential: the console asks for a key first instead of learning
     # it from a 401 (which the browser would log as an error).
     sign_in_required: bool
@@ -101,6 +89,8 @@ def install(app: FastAPI) -> None:
         f"{MOUNT_PATH}/config.json",
         console_config,
         response_model=ConsoleConfig,
+        # `api_url` is left out rather than sent as null: the console is at the API's URL.
+        response_model_exclude_defaults=True,
         include_in_schema=False,
     )
     app.mount(MOUNT_PATH, ConsoleFiles(directory=CONSOLE_DIR, html=True), name="console")

@@ -1,8 +1,17 @@
-// The REST client: every path is relative to the API root, the parent of /console/, so the
-// same files work at http://127.0.0.1:8000/console/ and behind a stage (/prod/console/).
+// The REST client: every path is relative to the API root. Served by the API that is the
+// parent of /console/, so the same files work at http://127.0.0.1:8000/console/ and behind a
+// stage (/prod/console/); the copy on CloudFront is on another host, and its config.json
+// names the API (`api_url`).
 import { getKey } from "./session.js";
 
-export const apiRoot = new URL("../", location.href);
+let apiRoot = new URL("../", location.href);
+
+/** Take the API root from the console's config (call before the first `api()`). */
+export function configureApi(config) {
+  if (!config.api_url) return;
+  // A base without its trailing slash would drop the stage: new URL("api/v1", ".../prod").
+  apiRoot = new URL(config.api_url.endsWith("/") ? config.api_url : `${config.api_url}/`);
+}
 
 export class ApiError extends Error {
   constructor(status, detail) {
@@ -52,7 +61,7 @@ export async function api(path, { method = "GET", json, form, key = getKey() } =
   return parsed;
 }
 
-/** The console's own settings (`config.json`): where the WebSocket API is. */
+/** The console's own settings (`config.json`): where the REST and WebSocket APIs are. */
 export async function loadConfig() {
   try {
     const response = await fetch(new URL("config.json", location.href));

@@ -1,6 +1,6 @@
 // The console's entry point: loads the stack's settings, decides whether a key is needed,
 // and shows one view per location hash (#/jobs, #/jobs/<id>, #/terminal, #/code, #/signin).
-import { api, ApiError, loadConfig } from "./api.js";
+import { api, ApiError, configureApi, loadConfig } from "./api.js";
 import { byId, show } from "./dom.js";
 import * as code from "./code.js";
 import * as job from "./job.js";
@@ -81,6 +81,7 @@ async function submitSignIn(event) {
 
 async function boot() {
   const config = await loadConfig();
+  configureApi(config);
   configure(config);
   open = config.sign_in_required === false;
   for (const { module } of Object.values(VIEWS)) module?.mount(report);
