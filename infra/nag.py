@@ -8,9 +8,10 @@ so they are computed from the constructs here rather than copied from a report.
 
 from __future__ import annotations
 
+import re
 from typing import TYPE_CHECKING
 
-from aws_cdk import Acknowledgment, CfnResource, Stack, Validations
+from aws_cdk import Acknowledgment, CfnResource, DefaultStackSynthesizer, Stack, Validations
 from aws_cdk import aws_ecs as ecs
 from aws_cdk import custom_resources as cr
 from constructs import IConstruct
@@ -30,6 +31,8 @@ AUTH_REASON = (
 # The construct id of aws-cdk-lib's singleton function behind AwsCustomResource.
 AWS_CUSTOM_RESOURCE_PROVIDER = "AWS" + cr.AwsCustomResource.PROVIDER_FUNCTION_UUID.replace("-", "")
 # Actions the L2 bucket grants produce, by the access of a FunctionSpec.
+# The construct id prefix of aws-cdk-lib's singleton function behind every BucketDeployment.
+BUCKET_DEPLOYMENT_PROVIDER = "Custom::CDKBucketDeployment"
 BUCKET_GRANT_ACTIONS: dict[str, tuple[str, ...]] = {
     "read": ("s3:GetBucket*", "s3:GetObject*", "s3:List*"),
     "write": ("s3:Abort*",),
@@ -65,6 +68,7 @@ def add_suppressions(stack: EventHorizonStack) -> None:
     _function_roles(stack)
     _agent_tasks(stack)
     _sandbox(stack)
+    _console(stack)
     acknowledge(
         stack.users.user_pool,
         "COG2",
@@ -211,3 +215,78 @@ def _task_definition(task_definition: ecs.TaskDefinition) -> None:
         "ecr:GetAuthorizationToken supports no resource-level permissions; image pulls are "
         "limited to the asset repository by the other statements.",
     )
+
+
+def _assets_bucket_objects() -> str:
+    """Return how cdk-nag writes the objects of the default synthesizer's file assets bucket:
+    `arn:<AWS::Partition>:s3:::cdk-hnb659fds-assets-<AWS::AccountId>-<AWS::Region>/*`."""
+    name = DefaultStackSynthesizer.DEFAULT_FILE_ASSETS_BUCKET_NAME.replace(
+        "${Qualifier}", DefaultStackSynthesizer.DEFAULT_QUALIFIER
+    )
+    return "arn:<AWS::Partition>:s3:::" + re.sub(r"\$\{([^}]+)\}", r"<\1>", name) + "/*"
+
+
+def _console(stack: EventHorizonStack) -> None:
+    console = stack.console
+    distribution = console.distribution
+    acknowledge(
+        distribution,
+        "CFR1",
+        "The console is for tenants wherever they are; it holds only public static files, and "
+        "what a caller may do is decided by its API key at the REST API.",
+    )
+    acknowledge(
+        distribution,
+        "CFR2",
+        "A CloudFront web ACL must be created in us-east-1 and this stack is regional; the "
+        "distribution only answers GET and HEAD with static files from a private bucket, and "
+        "every call that reaches data goes to the REST API, which has its own web ACL.",
+    )
+    acknowledge(
+        distribution,
+        "CFR3",
+        "CloudFront standard logs need a bucket with ACLs enabled, which the stack's buckets "
+        "disable (BucketOwnerEnforced); the files are public and static, and the API calls the "
+        "console makes are in the REST API's access logs.",
+    )
+    acknowledge(
+        distribution,
+        "CFR4",
+        "No custom domain: with the default *.cloudfront.net certificate the minimum protocol "
+        "cannot be raised (browsers negotiate TLS 1.2 or 1.3); a custom domain needs an ACM "
+        "certificate in us-east-1.",
+    )
+    role = console.deployment.handler_role
+    acknowledge(
+        role,
+        "IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole]",
+        "aws-cdk-lib's BucketDeployment custom resource, run only at deployment; the managed "
+        "policy only lets it write its own logs.",
+    )
+    bucket_ref = _ref(console.bucket)
+    for resource, why in (
+        (_assets_bucket_objects(), "the console's asset zip in the CDK assets bucket"),
+        (f"<{bucket_ref}.Arn>/*", "the console bucket's objects, replaced on each deployment"),
+    ):
+        acknowledge(
+            role,
+            f"IAM5[Resource::{resource}]",
+            f"BucketDeployment's L2 bucket grant, limited to {why}.",
+        )
+    # Read on the assets bucket, read-write on the console bucket.
+    actions = dict.fromkeys((*BUCKET_GRANT_ACTIONS["read"], *BUCKET_GRANT_ACTIONS["read_write"]))
+    for action in actions:
+        acknowledge(
+            role,
+            f"IAM5[Action::{action}]",
+            "Action group of BucketDeployment's L2 bucket grants: read on the assets bucket, "
+            "read-write on the console bucket only.",
+        )
+    for child in stack.node.children:
+        if child.node.id.startswith(BUCKET_DEPLOYMENT_PROVIDER):
+            acknowledge(
+                child,
+                "L1",
+                "aws-cdk-lib picks the runtime of the BucketDeployment function (no property "
+                "sets it); it runs only at deployment, never on a request.",
+            )

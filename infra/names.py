@@ -24,6 +24,7 @@ OUTPUT_API_TOKENS_SECRET_ARN = "ApiTokensSecretArn"  # noqa: S105 - an output id
 OUTPUT_ADMIN_KEY_SECRET_ARN = "AdminKeySecretArn"  # noqa: S105 - an output id
 OUTPUT_USER_POOL_ID = "UserPoolId"
 OUTPUT_USER_POOL_CLIENT_ID = "UserPoolClientId"
+OUTPUT_CONSOLE_URL = "ConsoleUrl"
 
 # The REST API's stage (the WebSocket stage is `wiring.WEBSOCKET_STAGE`).
 REST_STAGE = "prod"

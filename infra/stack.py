@@ -12,6 +12,7 @@ from horizon import wiring
 from infra import names
 from infra.agent import AgentTasks
 from infra.auth import ApiTokens
+from infra.console import ConsoleSite
 from infra.dashboard import OperationsDashboard
 from infra.data import DataTables
 from infra.email import EmailSending
@@ -32,12 +33,14 @@ TOKEN_CHECKING_FUNCTIONS = wiring.AUTHENTICATING_FUNCTIONS
 CORS_ORIGINS_CONTEXT = "corsAllowOrigins"
 
 
-def cors_environment(scope: Construct) -> dict[str, str]:
+def cors_environment(scope: Construct, *origins: str) -> dict[str, str]:
     """The browser origins that may call the REST API: context `corsAllowOrigins`
-    (`-c corsAllowOrigins=https://app.example.org,https://admin.example.org`); none by
-    default, so no CORS headers are sent."""
-    origins = scope.node.try_get_context(CORS_ORIGINS_CONTEXT)
-    return {"CORS_ALLOW_ORIGINS": str(origins)} if origins else {}
+    (`-c corsAllowOrigins=https://app.example.org,https://admin.example.org`) and `origins`
+    (the stack passes its console's); with none, no CORS headers are sent."""
+    configured = scope.node.try_get_context(CORS_ORIGINS_CONTEXT)
+    allowed = [str(configured)] if configured else []
+    allowed += origins
+    return {"CORS_ALLOW_ORIGINS": ",".join(allowed)} if allowed else {}
 
 
 class EventHorizonStack(Stack):
@@ -45,7 +48,7 @@ class EventHorizonStack(Stack):
 
     Attributes:
         data, queues, storage, monitoring, websocket, api_tokens, users, functions, agent,
-            sandbox, rest_api, dashboard: the constructs.
+            sandbox, rest_api, console, dashboard: the constructs.
     """
 
     def __init__(
@@ -96,7 +99,6 @@ class EventHorizonStack(Stack):
                 # The ingest service gives up on a file at the last delivery before the DLQ.
                 "INGEST_MAX_RECEIVE_COUNT": str(wiring.queue("ingest").max_receive_count),
                 **self.api_tokens.environment,
-                **cors_environment(self),
             },
         )
         functions = self.functions.functions
@@ -123,6 +125,19 @@ class EventHorizonStack(Stack):
         self.websocket.add_routes(wiring.WEBSOCKET_ROUTES, functions)
         self.rest_api = RestApi(self, "Rest", handler=functions[wiring.REST_FUNCTION])
         self.monitoring.alarm_on_rest_api(self.rest_api.api)
+        # The console on CloudFront calls the REST API from its own origin. Only the REST
+        # function answers CORS; it learns the origin after the distribution exists, which in
+        # turn needs the API (its config.json and headers name it).
+        self.console = ConsoleSite(
+            self,
+            "Console",
+            rest_api=self.rest_api.api,
+            websocket_url=self.websocket.url,
+            access_logs=self.storage.access_logs,
+        )
+        rest_function = functions[wiring.REST_FUNCTION]
+        for name, value in cors_environment(self, self.console.origin).items():
+            rest_function.add_environment(name, value)
         self.monitoring.alarm_on_throttles(functions)
         self.dashboard = OperationsDashboard(
             self,
@@ -209,6 +224,10 @@ class EventHorizonStack(Stack):
             names.OUTPUT_USER_POOL_CLIENT_ID: (
                 self.users.client.user_pool_client_id,
                 "App client id for initiate-auth (USER_PASSWORD_AUTH, USER_SRP_AUTH, refresh)",
+            ),
+            names.OUTPUT_CONSOLE_URL: (
+                self.console.url,
+                "The web console on CloudFront (its config.json names the REST and WebSocket APIs)",
             ),
             names.OUTPUT_UPLOADS_BUCKET: (
                 self.storage.buckets[wiring.UPLOADS.key].bucket_name,

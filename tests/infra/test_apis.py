@@ -126,6 +126,7 @@ def test_outputs_have_stable_ids(template):
         names.OUTPUT_ADMIN_KEY_SECRET_ARN,
         names.OUTPUT_USER_POOL_ID,
         names.OUTPUT_USER_POOL_CLIENT_ID,
+        names.OUTPUT_CONSOLE_URL,
     }
     assert set(outputs) == expected
     assert outputs[names.OUTPUT_WEBSOCKET_URL]["Value"]["Fn::Join"][1][0] == "wss://"
@@ -170,6 +171,19 @@ def test_cors_origins_come_from_the_cdk_context():
     assert cors_environment(cdk.Stack(cdk.App(), "Default")) == {}
 
 
-def test_no_cors_origins_are_deployed_by_default(resources):
-    for _, props in functions(resources).values():
-        assert "CORS_ALLOW_ORIGINS" not in props["Environment"]["Variables"]
+def test_cors_origins_add_to_the_configured_ones():
+    import aws_cdk as cdk
+
+    from infra.stack import cors_environment
+
+    configured = cdk.Stack(cdk.App(context={"corsAllowOrigins": "https://a.example"}), "C")
+    assert cors_environment(configured, "https://b.example") == {
+        "CORS_ALLOW_ORIGINS": "https://a.example,https://b.example"
+    }
+
+
+def test_only_the_rest_function_has_cors_origins(resources):
+    """By default its only origin is the console's on CloudFront (tests/infra/test_console.py)."""
+    for key, (_, props) in functions(resources).items():
+        if key != wiring.REST_FUNCTION:
+            assert "CORS_ALLOW_ORIGINS" not in props["Environment"]["Variables"]
