@@ -181,7 +181,8 @@ class RateLimiter(Table):
             response = self._call(
                 "update_item",
                 "count the request",
-                ReturnValues="ALL_NEW",
+                # Every write updates each window's count: the new counts are all it needs back.
+                ReturnValues="UPDATED_NEW",
                 ReturnValuesOnConditionCheckFailure="ALL_OLD",
                 **request,
             )
@@ -227,30 +228,36 @@ class _Counter:
 
     def request(self, seen: dict[Limit, int | None]) -> dict[str, Any]:
         names = {"#count": "count", "#blocked": BLOCKED}
-        values: dict[str, Any] = {
-            ":one": 1,
-            ":limit": self.longest.limit,
-            ":expires": self.start + 2 * self.longest.window_s,
-        }
-        sets, adds = ["expires_at = if_not_exists(expires_at, :expires)"], ["#count :one"]
-        conditions = [
-            "attribute_not_exists(#blocked)",
-            "(attribute_not_exists(#count) OR #count < :limit)",
-        ]
+        values: dict[str, Any] = {":one": 1, ":limit": self.longest.limit}
+        current = [limit for limit in self.shorter if seen.get(limit) == self.starts[limit]]
+        # A shorter window guessed current means the item exists: the steady state's write
+        # neither sets its expiry nor allows for its absence (a smaller expression to evaluate).
+        exists = bool(current)
+        sets, adds = [], ["#count :one"]
+        conditions = ["attribute_not_exists(#blocked)"]
+        if exists:
+            conditions.append("#count < :limit")
+        else:
+            values[":expires"] = self.start + 2 * self.longest.window_s
+            sets.append("expires_at = if_not_exists(expires_at, :expires)")
+            conditions.append("(attribute_not_exists(#count) OR #count < :limit)")
         for n, limit in enumerate(self.shorter):
             start, count = f"#s{n}", f"#c{n}"
             names[start], names[count] = f"{limit.name}#start", f"{limit.name}#count"
             values[f":s{n}"] = self.starts[limit]
-            if seen.get(limit) == self.starts[limit]:
+            if limit in current:
                 values[f":l{n}"] = limit.limit
                 adds.append(f"{count} :one")
                 conditions.append(f"{start} = :s{n} AND {count} < :l{n}")
             else:
                 sets += [f"{start} = :s{n}", f"{count} = :one"]
                 conditions.append(f"(attribute_not_exists({start}) OR {start} < :s{n})")
+        update = (
+            f"SET {', '.join(sets)} ADD {', '.join(adds)}" if sets else f"ADD {', '.join(adds)}"
+        )
         return {
             "Key": {"pk": serialize_value(self.key)},
-            "UpdateExpression": f"SET {', '.join(sets)} ADD {', '.join(adds)}",
+            "UpdateExpression": update,
             "ConditionExpression": " AND ".join(conditions),
             "ExpressionAttributeNames": names,
             "ExpressionAttributeValues": {name: serialize_value(v) for name, v in values.items()},
@@ -277,7 +284,9 @@ class _Counter:
 
     def usages(self, item: dict[str, Any]) -> dict[Limit, Usage]:
         usages = {
-            limit: _usage(limit, int(item[f"{limit.name}#count"]), self.starts[limit])
+            # A window started afresh was set to 1, which some implementations leave out of
+            # UPDATED_NEW when it was 1 before; an incremented one always changed.
+            limit: _usage(limit, int(item.get(f"{limit.name}#count", 1)), self.starts[limit])
             for limit in self.shorter
         }
         usages[self.longest] = _usage(self.longest, int(item["count"]), self.start)
