@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import time
 import uuid
@@ -10,6 +11,8 @@ from dataclasses import dataclass
 from typing import Any
 
 import boto3
+import botocore.loaders
+import botocore.session
 import pytest
 from moto import mock_aws
 
@@ -22,6 +25,11 @@ from horizon.jobs import Job, JobStore
 from horizon.settings import get_settings, reset_settings
 from horizon.uploads import new_job
 from local.provision import Provisioned, provision
+
+# botocore reads each service's model (JSON, tens of ms a service) for every new session, and
+# the tests make new sessions all the time (moto resets boto3's default one, each test resets
+# horizon.aws's): one loader for all of them, as the models never change, saves ~0.15 s a test.
+botocore.session.create_loader = functools.cache(botocore.loaders.create_loader)
 
 REGION = "us-east-1"
 PLACEHOLDER_CALLBACK = "https://example.execute-api.us-east-1.amazonaws.com/prod"
