@@ -13,6 +13,24 @@ from constructs import Construct
 from infra import names
 from infra.shield import RestApiShield
 
+# API Gateway's own refusals (before or instead of the function) in the API's error shape
+# `{"detail", "code", "request_id"}` (horizon.api.errors): response type → (status, code).
+GATEWAY_ERRORS: dict[str, tuple[str, str]] = {
+    "THROTTLED": ("429", "rate_limited"),
+    "QUOTA_EXCEEDED": ("429", "rate_limited"),
+    "WAF_FILTERED": ("403", "forbidden"),
+    "ACCESS_DENIED": ("403", "forbidden"),
+    "UNAUTHORIZED": ("401", "unauthorized"),
+    "REQUEST_TOO_LARGE": ("413", "payload_too_large"),
+    "INTEGRATION_TIMEOUT": ("504", "dependency_unavailable"),
+    "DEFAULT_4XX": ("", "http_error"),
+    "DEFAULT_5XX": ("", "internal_error"),
+}
+# $context.error.messageString is already a quoted JSON string.
+GATEWAY_ERROR_TEMPLATE = (
+    '{"detail": $context.error.messageString, "code": "%s", "request_id": "$context.requestId"}'
+)
+
 # Uploads arrive as multipart bodies; API Gateway hands binary media types to Lambda base64
 # encoded, which keeps the bytes intact (as text they would be mangled).
 BINARY_MEDIA_TYPES = ("multipart/form-data", "application/octet-stream")
@@ -103,3 +121,15 @@ class RestApi(Construct):
         self.api.node.try_remove_child("Endpoint")
         self.url = self.api.url
         self.shield = RestApiShield(self, "Shield", api=self.api)
+        self._gateway_errors()
+
+    def _gateway_errors(self) -> None:
+        for response_type, (status, code) in GATEWAY_ERRORS.items():
+            self.api.add_gateway_response(
+                f"Gateway{response_type.title().replace('_', '')}",
+                type=apigateway.ResponseType.of(response_type),
+                status_code=status or None,  # the DEFAULT_* keep the status they stand for
+                templates={"application/json": GATEWAY_ERROR_TEMPLATE % code},
+                # A throttled caller may retry in a second (the stage's limits are per second).
+                response_headers={"Retry-After": "'1'"} if status == "429" else None,
+            )

@@ -187,3 +187,23 @@ def test_only_the_rest_function_has_cors_origins(resources):
     for key, (_, props) in functions(resources).items():
         if key != wiring.REST_FUNCTION:
             assert "CORS_ALLOW_ORIGINS" not in props["Environment"]["Variables"]
+
+
+def test_api_gateways_own_refusals_answer_in_the_error_shape(resources):
+    from horizon.api.errors import ErrorCode
+    from infra.rest_api import GATEWAY_ERRORS
+
+    responses = {
+        props["ResponseType"]: props
+        for props in of_type(resources, "AWS::ApiGateway::GatewayResponse").values()
+    }
+    assert set(responses) == set(GATEWAY_ERRORS)
+    for response_type, (status, code) in GATEWAY_ERRORS.items():
+        props = responses[response_type]
+        assert ErrorCode(code)  # one of the API's own codes
+        body = props["ResponseTemplates"]["application/json"]
+        assert f'"code": "{code}"' in body and "$context.requestId" in body
+        assert props.get("StatusCode") == (status or None)
+    assert responses["THROTTLED"]["ResponseParameters"] == {
+        "gatewayresponse.header.Retry-After": "'1'"
+    }
