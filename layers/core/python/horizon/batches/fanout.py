@@ -20,19 +20,17 @@ from typing import Any
 import orjson
 from pydantic import ValidationError
 
-from horizon import correlation
 from horizon.batches.manifest import ManifestStore
 from horizon.batches.models import Batch, FanOutMessage, TaskMessage
 from horizon.batches.settings import get_batch_settings
 from horizon.batches.store import BatchStore
-from horizon.dynamo import AWS_ERRORS, MAX_ATTEMPTS, backoff_s
 from horizon.errors import DependencyError, NotFoundError
 from horizon.lazy import Collaborator, aws_client
+from horizon.sqs import send_messages
 
 logger = logging.getLogger(__name__)
 
 CHUNK = 50  # task records per transaction (≤ 100 items, well under 4 MB)
-SEND_BATCH_MAX = 10  # SendMessageBatch's limit
 
 
 class FanOutOutcome(StrEnum):
@@ -98,30 +96,13 @@ class FanOut:
         return FanOutOutcome.DONE
 
     def _send(self, batch: Batch, start: int, end: int) -> None:
-        for first in range(start, end, SEND_BATCH_MAX):
-            self._send_batch(batch, range(first, min(first + SEND_BATCH_MAX, end)))
-        self.store.mark_enqueued(batch.batch_id, end)
-
-    def _send_batch(self, batch: Batch, indexes: range) -> None:
-        pending = {
-            str(index): orjson.dumps(
+        bodies = [
+            orjson.dumps(
                 TaskMessage(batch_id=batch.batch_id, owner=batch.owner, index=index).model_dump()
             ).decode()
-            for index in indexes
-        }
-        for attempt in range(MAX_ATTEMPTS):
-            attributes = correlation.message_attributes()
-            entries = [
-                {"Id": key, "MessageBody": body, "MessageAttributes": attributes}
-                for key, body in pending.items()
-            ]
-            try:
-                response = self.sqs.send_message_batch(QueueUrl=self._queue_url, Entries=entries)
-            except AWS_ERRORS as error:
-                raise DependencyError("could not queue the batch's tasks") from error
-            failed = {entry["Id"] for entry in response.get("Failed", [])}
-            pending = {key: body for key, body in pending.items() if key in failed}
-            if not pending:
-                return
-            self._sleep(backoff_s(attempt))
-        raise DependencyError(f"could not queue {len(pending)} of the batch's tasks")
+            for index in range(start, end)
+        ]
+        unsent = send_messages(self.sqs, self._queue_url, bodies, sleep=self._sleep)
+        if unsent:
+            raise DependencyError(f"could not queue {len(unsent)} of the batch's tasks")
+        self.store.mark_enqueued(batch.batch_id, end)

@@ -13,11 +13,10 @@ from typing import Any
 
 import orjson
 
-from horizon import correlation
 from horizon.clock import now_iso
-from horizon.dynamo import AWS_ERRORS
 from horizon.email_jobs import addresses, template
 from horizon.email_jobs.models import (
+    DeliveryStatus,
     EmailJob,
     JobAccepted,
     JobStatus,
@@ -39,11 +38,12 @@ from horizon.errors import (
 from horizon.idempotency import run_once
 from horizon.lazy import Collaborator, aws_client
 from horizon.ratelimit import Limit, RateLimiter, Usage
+from horizon.sqs import send_messages
 
 logger = logging.getLogger(__name__)
 
 DEFAULT_SUBJECT = "A message for {name}"
-SQS_BATCH_MAX = 10  # SendMessageBatch's limit
+NOT_QUEUED = "not sent: the email queue would not take its message"
 # The most unknown addresses a 404 names (the rest are counted).
 MAX_NAMED_UNKNOWN = 20
 
@@ -199,46 +199,43 @@ class EmailJobService:
             Recipient(email=n.email, name=n.name, address=n.address)
             for n in (found[email] for email in emails)
         ]
-        try:
-            self._enqueue(owner, job.job_id, recipients)
-        except DependencyError:
-            self.jobs.move(
-                owner,
-                job.job_id,
-                JobStatus.FAILED,
-                (JobStatus.QUEUED,),
-                error="the job could not be queued; nothing was sent",
+        unqueued = self._enqueue(owner, job, recipients)
+        queued = job.total_emails - unqueued
+        if queued == 0:
+            raise DependencyError(
+                f"the emails could not be queued; job {job.job_id} ended failed, nothing was sent"
             )
-            raise
+        message = f"{queued} emails queued; poll /jobs/{job.job_id}/status"
+        if unqueued:
+            message += f" ({unqueued} could not be queued: they are counted failed, never sent)"
         return JobAccepted(
             job_id=job.job_id,
             status=JobStatus.QUEUED,
             total_emails=job.total_emails,
-            message=f"{job.total_emails} emails queued; poll /jobs/{job.job_id}/status",
+            message=message,
         )
 
-    def _enqueue(self, owner: str, job_id: str, recipients: list[Recipient]) -> None:
+    def _enqueue(self, owner: str, job: EmailJob, recipients: list[Recipient]) -> int:
+        """Queue the job's recipients in slices; return how many could not be queued.
+
+        The recipients of a slice SQS would not take are recorded failed (so that a message
+        SQS took after all sends nothing) and the job ends once every recipient is settled.
+        """
         size = self.settings.recipients_per_message
+        slices = [recipients[i : i + size] for i in range(0, len(recipients), size)]
         bodies = [
-            SendMessage(
-                owner=owner, job_id=job_id, recipients=recipients[i : i + size]
-            ).model_dump_json()
-            for i in range(0, len(recipients), size)
+            SendMessage(owner=owner, job_id=job.job_id, recipients=part).model_dump_json()
+            for part in slices
         ]
-        url = self.settings.email_queue_url
-        attributes = correlation.message_attributes()
-        for start in range(0, len(bodies), SQS_BATCH_MAX):
-            entries = [
-                {"Id": str(n), "MessageBody": text, "MessageAttributes": attributes}
-                for n, text in enumerate(bodies[start : start + SQS_BATCH_MAX])
-            ]
-            try:
-                response = self.sqs.send_message_batch(QueueUrl=url, Entries=entries)
-            except AWS_ERRORS as error:
-                raise DependencyError("could not queue the emails") from error
-            if response.get("Failed"):
-                # Messages already sent go ahead; the job is marked failed for what was not.
-                raise DependencyError("could not queue the emails")
+        unsent = send_messages(self.sqs, self.settings.email_queue_url, bodies)
+        if not unsent:
+            return 0
+        logger.error("%d messages of email job %s could not be queued", len(unsent), job.job_id)
+        unqueued = [recipient for index in unsent for recipient in slices[index]]
+        emails = template.emails_for(job, unqueued, DeliveryStatus.FAILED)
+        self.jobs.fail_unsent(owner, job.job_id, emails, NOT_QUEUED)
+        self.jobs.end_if_settled(owner, job.job_id)
+        return len(emails)
 
 
 def _utf8_size(name: str, text: str) -> int:

@@ -41,6 +41,7 @@ from horizon.email_jobs.settings import get_email_settings
 from horizon.errors import ConflictError, DependencyError, InvalidRequestError, NotFoundError
 
 BATCH_GET_MAX = 100  # BatchGetItem's limit
+TRANSACT_MAX = 100  # TransactWriteItems' limit
 
 
 def encode_cursor(sort_key: str) -> str:
@@ -389,6 +390,83 @@ class EmailJobStore(_PagedTable):
                 return False  # settled by another delivery already (or the job expired)
             raise DependencyError("could not record the email's outcome") from error
         return True
+
+    def fail_unsent(self, owner: str, job_id: str, emails: list[SentEmail], error: str) -> int:
+        """Record recipients that were never sent as failed, and count them on the job.
+
+        For the recipients no delivery will send (their message could not be queued, or the
+        queue gave up on it). Each record is conditional on the recipient having none, so a
+        delivery that claimed it meanwhile keeps it and nothing is counted twice; a delivery
+        that comes later finds the record and sends nothing. Up to `TRANSACT_MAX - 1`
+        recipients and their count go in one transaction; when one of them has a record, that
+        group is retried one recipient at a time.
+
+        Returns:
+            How many recipients this call recorded.
+        """
+        recorded = 0
+        group_size = TRANSACT_MAX - 1  # the last item of a transaction counts the group
+        for start in range(0, len(emails), group_size):
+            group = emails[start : start + group_size]
+            if self._record_failed(owner, job_id, group, error):
+                recorded += len(group)
+            elif len(group) > 1:
+                recorded += sum(self._record_failed(owner, job_id, [e], error) for e in group)
+        return recorded
+
+    def _record_failed(self, owner: str, job_id: str, emails: list[SentEmail], error: str) -> bool:
+        expires_at = epoch_s() + self._retention_s
+        puts = [
+            {
+                "Put": {
+                    "TableName": self._table,
+                    "Item": serialize(
+                        {
+                            "pk": emails_pk(owner, job_id),
+                            "sk": email_sk(email.to),
+                            **email.model_dump(mode="json", exclude_none=True),
+                            "status": DeliveryStatus.FAILED.value,
+                            "error": error,
+                            "expires_at": expires_at,
+                        }
+                    ),
+                    "ConditionExpression": "attribute_not_exists(pk)",
+                }
+            }
+            for email in emails
+        ]
+        count = {
+            "Update": {
+                "TableName": self._table,
+                "Key": self._job_key(owner, job_id),
+                "UpdateExpression": "ADD failed :n, done :n",
+                "ConditionExpression": "attribute_exists(pk)",
+                "ExpressionAttributeValues": {":n": serialize_value(len(emails))},
+            }
+        }
+        try:
+            self.client.transact_write_items(TransactItems=[*puts, count])
+        except AWS_ERRORS as failure:
+            if error_code(failure) == "TransactionCanceledException":
+                return False  # a recipient has a record (or the job expired)
+            raise DependencyError("could not record the unsent emails") from failure
+        return True
+
+    def end_if_settled(self, owner: str, job_id: str) -> EmailJob:
+        """End the job once every recipient is settled, and return it as it stands.
+
+        `completed` when at least one email was sent, else `failed`. Conditional: of the
+        deliveries that settle the last recipients, one ends the job.
+        """
+        job = self.get(owner, job_id)
+        if job.done >= job.total_emails and not job.status.finished:
+            ending = JobStatus.COMPLETED if job.sent > 0 else JobStatus.FAILED
+            error = None if ending == JobStatus.COMPLETED else "no email could be sent"
+            if self.move(
+                owner, job_id, ending, (JobStatus.QUEUED, JobStatus.PROCESSING), error=error
+            ):
+                job = self.get(owner, job_id)
+        return job
 
     def emails_page(
         self, owner: str, job_id: str, limit: int, cursor: str | None

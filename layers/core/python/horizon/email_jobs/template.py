@@ -11,6 +11,7 @@ from __future__ import annotations
 import string
 from collections.abc import Mapping
 
+from horizon.email_jobs.models import DeliveryStatus, EmailJob, Recipient, SentEmail
 from horizon.errors import InvalidRequestError
 
 FIELDS = ("name", "address", "email")
@@ -53,3 +54,20 @@ def render(pieces: list[Piece], values: Mapping[str, str]) -> str:
 def render_text(template: str, values: Mapping[str, str]) -> str:
     """Parse and render `template` (see `parse` for what it raises)."""
     return render(parse(template), values)
+
+
+def emails_for(
+    job: EmailJob, recipients: list[Recipient], status: DeliveryStatus
+) -> list[SentEmail]:
+    """Each recipient's email of `job`, rendered, in `status` (see `parse` for what it raises)."""
+    subject, body = parse(job.subject, "subject"), parse(job.template, "template")
+    return [
+        SentEmail(
+            to=recipient.email,
+            cc=job.cc,
+            subject=render(subject, recipient.values()),
+            body=render(body, recipient.values()),
+            status=status,
+        )
+        for recipient in recipients
+    ]
