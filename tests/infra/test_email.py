@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from horizon import wiring
-from horizon.email_jobs.settings import DEFAULT_SENDER
+from horizon.email_jobs.settings import DEFAULT_SENDER, EmailSettings
 from tests.infra.lookup import (
     as_list,
     environment,
@@ -81,3 +81,37 @@ def test_only_the_worker_may_send_email(resources):
             for a in as_list(s["Action"])
         ]
         assert not any(str(a).startswith("ses:") for a in actions), key
+
+
+FAILURES = wiring.EMAIL_FAILURES_FUNCTION
+
+
+def test_the_email_dlq_feeds_the_failures_function_and_nothing_else(resources):
+    email_queue = resources[queue_id(resources, "email")]["Properties"]
+    dlq_id = get_att_id(email_queue["RedrivePolicy"]["deadLetterTargetArn"])
+    assert dlq_id == queue_id(resources, wiring.EMAIL_DLQ)
+    function_id, function = functions(resources)[FAILURES.key]
+    mappings = [
+        props
+        for props in of_type(resources, "AWS::Lambda::EventSourceMapping").values()
+        if props["FunctionName"] == {"Ref": function_id}
+        or get_att_id(props["EventSourceArn"]) == dlq_id
+    ]
+    [mapping] = mappings
+    assert get_att_id(mapping["EventSourceArn"]) == dlq_id
+    assert mapping["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+    dlq = resources[dlq_id]["Properties"]
+    assert dlq["VisibilityTimeout"] >= 6 * function["Timeout"]
+    # A record put back because a delivery still held a recipient comes back after its lease.
+    lease_s = EmailSettings.model_fields["sending_lease_s"].default
+    assert dlq["VisibilityTimeout"] > lease_s
+
+
+def test_the_failures_function_may_not_send_email_nor_queue_it(resources):
+    statements = policy_statements(resources, _role_id(resources, FAILURES.key))
+    actions = {str(a) for s in statements for a in as_list(s["Action"])}
+    assert not any(a.startswith("ses:") for a in actions)
+    email_queue = queue_id(resources, "email")
+    for statement in statements:
+        if email_queue in referenced_ids(statement["Resource"]):
+            raise AssertionError(f"the failures function may touch the email queue: {statement}")

@@ -221,3 +221,51 @@ def test_a_websocket_subscriber_follows_an_email_job_to_its_end(stack):
         timeout_s=20,
     )
     assert refused[-1]["type"] == "error" and refused[-1]["code"] == "not_found"
+
+
+def test_a_slice_in_the_dlq_ends_unsent_and_its_job_ends(stack):
+    """A message the email queue gave up on (as after maxReceiveCount failed deliveries) is
+    taken by the DLQ's consumer: its recipients end failed with the reason, none is sent, and
+    the job leaves `processing`."""
+    job_id = "dead-lettered-job"
+    addresses = ["gone1@dlq.org", "gone2@dlq.org"]
+    stack.client("dynamodb").put_item(
+        TableName=stack.env["EMAIL_JOBS_TABLE"],
+        Item={
+            "pk": {"S": "EMAILJOB#tenant-a"},
+            "sk": {"S": f"JOB#{job_id}"},
+            "job_id": {"S": job_id},
+            "owner": {"S": "tenant-a"},
+            "status": {"S": "processing"},
+            "total_emails": {"N": "2"},
+            "sent": {"N": "0"},
+            "failed": {"N": "0"},
+            "done": {"N": "0"},
+            "template": {"S": "Hi {name}"},
+            "subject": {"S": "For {name}"},
+            "cc": {"L": []},
+            "created_at": {"S": "2026-12-07T00:00:00+00:00"},
+        },
+    )
+    sqs = stack.client("sqs")
+    dlq_name = stack.env["EMAIL_QUEUE_URL"].rsplit("/", 1)[1] + "-dlq"
+    dlq_url = sqs.get_queue_url(QueueName=dlq_name)["QueueUrl"]
+    before = len(sent_by_ses(stack))
+    sqs.send_message(
+        QueueUrl=dlq_url,
+        MessageBody=json.dumps(
+            {
+                "owner": "tenant-a",
+                "job_id": job_id,
+                "recipients": [{"email": a, "name": "N", "address": "1 St"} for a in addresses],
+            }
+        ),
+    )
+    status = wait_for_status(stack, job_id)
+    assert (status["status"], status["sent"], status["failed"]) == ("failed", 0, 2)
+    assert status["error"] == "no email could be sent"
+    emails = call(stack, "GET", f"/jobs/{job_id}/emails").json()["emails"]
+    assert [(e["to"], e["status"]) for e in emails] == [(a, "failed") for a in addresses]
+    assert all("email queue gave up after 5 deliveries" in e["error"] for e in emails)
+    assert len(sent_by_ses(stack)) == before
+    assert call(stack, "GET", f"/jobs/{job_id}/status", "b").status_code == 404

@@ -174,6 +174,7 @@ INGEST_FUNCTION_TIMEOUT_S = 300
 NOTIFY_FUNCTION_TIMEOUT_S = 10
 EXECUTION_FAILURES_FUNCTION_TIMEOUT_S = 20
 EMAIL_WORKER_FUNCTION_TIMEOUT_S = 120
+EMAIL_FAILURES_FUNCTION_TIMEOUT_S = 60
 
 # Visibility timeout ≥ 6× the consumer's timeout, as AWS advises for Lambda event sources.
 INGEST_QUEUE = QueueSpec(
@@ -227,11 +228,15 @@ BATCH_TASKS_QUEUE = QueueSpec(
     dlq_visibility_timeout_s=6 * BATCH_FAILURES_FUNCTION_TIMEOUT_S,
 )
 # Slices of email jobs (≤ EMAIL_RECIPIENTS_PER_MESSAGE recipients each) for the email worker.
+# Its DLQ's consumer ends unsent the recipients of a slice the queue gave up on; the DLQ's
+# visibility (6× that consumer's timeout) outlasts a sending lease (EMAIL_SENDING_LEASE_S), so
+# a message put back because a delivery still held a recipient comes back after it lapsed.
 EMAIL_QUEUE = QueueSpec(
     key="email",
     env="EMAIL_QUEUE_URL",
     visibility_timeout_s=6 * EMAIL_WORKER_FUNCTION_TIMEOUT_S,
     max_receive_count=5,
+    dlq_visibility_timeout_s=6 * EMAIL_FAILURES_FUNCTION_TIMEOUT_S,
 )
 QUEUES: tuple[QueueSpec, ...] = (
     INGEST_QUEUE,
@@ -260,6 +265,7 @@ def dead_lettered_queue(key: str) -> QueueSpec | None:
 
 EXECUTE_DLQ = dead_letter_key(EXECUTE_QUEUE.key)
 BATCH_TASKS_DLQ = dead_letter_key(BATCH_TASKS_QUEUE.key)
+EMAIL_DLQ = dead_letter_key(EMAIL_QUEUE.key)
 
 UPLOADS_PREFIX = "uploads/"
 UPLOADS = BucketSpec(
@@ -412,6 +418,19 @@ EMAIL_WORKER_FUNCTION = FunctionSpec(
         "websocket": "manage_connections",
     },
 )
+EMAIL_FAILURES_FUNCTION = FunctionSpec(
+    key="email_failures",
+    handler="functions.email_failures.handler.handler",
+    description="Ends unsent the recipients of email messages that reached the email DLQ",
+    timeout_s=EMAIL_FAILURES_FUNCTION_TIMEOUT_S,
+    memory_mb=256,
+    access={
+        "email_jobs": "read_write",
+        EMAIL_DLQ: "consume",
+        "connections": "read_write",
+        "websocket": "manage_connections",
+    },
+)
 FUNCTIONS: tuple[FunctionSpec, ...] = (
     API_FUNCTION,
     WEBSOCKET_FUNCTION,
@@ -422,6 +441,7 @@ FUNCTIONS: tuple[FunctionSpec, ...] = (
     BATCH_WORKER_FUNCTION,
     BATCH_FAILURES_FUNCTION,
     EMAIL_WORKER_FUNCTION,
+    EMAIL_FAILURES_FUNCTION,
 )
 
 QUEUE_TRIGGERS: tuple[QueueTrigger, ...] = (
@@ -440,6 +460,7 @@ QUEUE_TRIGGERS: tuple[QueueTrigger, ...] = (
     ),
     # One slice (≤ 50 recipients) per invocation; concurrency bounds the rate at SES.
     QueueTrigger(queue="email", function="email_worker", batch_size=1, max_concurrency=5),
+    QueueTrigger(queue=EMAIL_DLQ, function="email_failures", batch_size=1, max_concurrency=2),
 )
 
 # API Gateway: every REST path goes to the API function (proxy integration).

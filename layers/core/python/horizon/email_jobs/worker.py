@@ -6,7 +6,8 @@ failed with the reason, counted on the job in the same transaction). A redeliver
 finds its recipients claimed or settled and sends none of them again; a claim left "sending"
 by a worker that stopped mid-send is settled failed after its lease (the email may or may not
 have gone: it is never sent a second time). When every recipient is settled the job ends:
-`completed`, or `failed` when nothing could be sent.
+`completed`, or `failed` when nothing could be sent. A message the queue gave up on reaches the
+DLQ consumer (`give_up`): its recipients without a record are recorded failed, never sent.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from collections.abc import Callable
 from enum import StrEnum
 from typing import Any, Protocol
 
+from horizon import wiring
 from horizon.clock import epoch_s
 from horizon.dynamo import AWS_ERRORS, backoff_s, error_code
 from horizon.email_jobs import template
@@ -43,6 +45,15 @@ STOPPED_MID_SEND = (
     "the worker stopped while sending; delivery is unknown and it is not retried, "
     "so the email cannot arrive twice"
 )
+
+
+def dead_letter_reason() -> str:
+    """Why the recipients of a dead-lettered message ended unsent."""
+    deliveries = wiring.queue("email").max_receive_count
+    return (
+        f"not sent: the email queue gave up after {deliveries} deliveries of its message "
+        "failed (the worker could not process it; see its logs)"
+    )
 
 
 class Outcome(StrEnum):
@@ -96,12 +107,39 @@ class EmailWorker:
         self._sleep = sleep
 
     def handle(self, body: str) -> Outcome:
-        """Handle one queue message body.
+        """Send the recipients of one queue message body.
 
         Raises:
             RecipientsInFlightError: another delivery holds some recipients (retry later).
             DependencyError: DynamoDB failed (retry the message).
         """
+        return self._handle(body, self._deliver)
+
+    def give_up(self, body: str, reason: str) -> Outcome:
+        """End the recipients of a message the email queue gave up on, sending none of them.
+
+        A recipient without a record is recorded failed with `reason`; one left "sending" past
+        its lease is failed as stopped mid-send; settled ones stay as they are. The job then
+        ends like any other once every recipient is settled.
+
+        Raises:
+            RecipientsInFlightError: a delivery still holds some recipients (retry later).
+            DependencyError: DynamoDB failed (retry the message).
+        """
+
+        def record_unsent(job: EmailJob, recipient: Recipient, email: SentEmail) -> bool:
+            if self.jobs.fail_unsent(job.owner, job.job_id, [email], reason):
+                logger.warning("the email to %s of job %s ended unsent", email.to, job.job_id)
+                return True
+            record = self.jobs.email_record(job.owner, job.job_id, recipient.email) or {}
+            return self._settle_held(job, recipient, record)
+
+        return self._handle(body, record_unsent)
+
+    def _handle(self, body: str, act: Callable[[EmailJob, Recipient, SentEmail], bool]) -> Outcome:
+        """Render each recipient's email of the message and `act` on it, then end the job
+        if every recipient is settled; `act` returns False for a recipient another delivery
+        holds."""
         message = parse_message(body)
         if message is None:
             logger.error("dropping a malformed email message: %.200r", body)
@@ -112,42 +150,35 @@ class EmailWorker:
             logger.warning("email job %s is gone; dropping its message", message.job_id)
             return Outcome.UNKNOWN_JOB
         self.jobs.move(job.owner, job.job_id, JobStatus.PROCESSING, (JobStatus.QUEUED,))
-        subject = template.parse(job.subject, "subject")
-        text = template.parse(job.template, "template")
         in_flight = 0
-        for recipient in message.recipients:
-            email = SentEmail(
-                to=recipient.email,
-                cc=job.cc,
-                subject=template.render(subject, recipient.values()),
-                body=template.render(text, recipient.values()),
-                status=DeliveryStatus.SENDING,
-            )
-            if not self._deliver(job, recipient, email):
+        emails = template.emails_for(job, message.recipients, DeliveryStatus.SENDING)
+        for recipient, email in zip(message.recipients, emails, strict=True):
+            if not act(job, recipient, email):
                 in_flight += 1
-        self._finish(job.owner, job.job_id)
+        self._publisher.publish(self.jobs.end_if_settled(job.owner, job.job_id))
         if in_flight:
             raise RecipientsInFlightError(
                 f"{in_flight} recipients of job {job.job_id} are being sent by another delivery"
             )
         return Outcome.DONE
 
+    def _settle_held(self, job: EmailJob, recipient: Recipient, record: dict[str, Any]) -> bool:
+        """A recipient with a record: settled already, held within its lease (False), or left
+        "sending" by a delivery that stopped mid-send (settled failed now)."""
+        if record.get("status") != DeliveryStatus.SENDING.value:
+            return True  # settled and counted by an earlier delivery
+        if int(record.get("lease_until", 0)) >= epoch_s():
+            return False
+        self.jobs.settle(
+            job.owner, job.job_id, recipient.email, DeliveryStatus.FAILED, error=STOPPED_MID_SEND
+        )
+        return True
+
     def _deliver(self, job: EmailJob, recipient: Recipient, email: SentEmail) -> bool:
         """Claim, send and settle one recipient. Returns False when another delivery holds it."""
         if not self.jobs.claim(job.owner, job.job_id, email, self.settings.sending_lease_s):
             record = self.jobs.email_record(job.owner, job.job_id, recipient.email) or {}
-            if record.get("status") != DeliveryStatus.SENDING.value:
-                return True  # settled and counted by an earlier delivery
-            if int(record.get("lease_until", 0)) >= epoch_s():
-                return False
-            self.jobs.settle(
-                job.owner,
-                job.job_id,
-                recipient.email,
-                DeliveryStatus.FAILED,
-                error=STOPPED_MID_SEND,
-            )
-            return True
+            return self._settle_held(job, recipient, record)
         message_id, error = self._send(email)
         if message_id is not None:
             self.jobs.settle(
@@ -187,15 +218,3 @@ class EmailWorker:
             None,
             f"SES kept refusing the email ({code}) after {self.settings.send_attempts} tries",
         )
-
-    def _finish(self, owner: str, job_id: str) -> None:
-        """End the job once every recipient is settled; publish where it stands."""
-        job = self.jobs.get(owner, job_id)
-        if job.done >= job.total_emails and not job.status.finished:
-            ending = JobStatus.COMPLETED if job.sent > 0 else JobStatus.FAILED
-            error = None if ending == JobStatus.COMPLETED else "no email could be sent"
-            if self.jobs.move(
-                owner, job_id, ending, (JobStatus.QUEUED, JobStatus.PROCESSING), error=error
-            ):
-                job = self.jobs.get(owner, job_id)
-        self._publisher.publish(job)
