@@ -15,11 +15,14 @@ from aws_lambda_powertools.utilities.batch import (
 )
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
+from horizon import correlation
 from horizon.realtime import SnapshotService
 
 
 def record_handler(record: SQSRecord) -> None:
-    SnapshotService().handle(record.body, record.receipt_handle)
+    # The subscribe request's id: the snapshot pushed for it carries that id.
+    with correlation.bound(correlation.of_record(record.raw_event)):
+        SnapshotService().handle(record.body, record.receipt_handle)
 
 
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:

@@ -115,11 +115,15 @@ def test_clone_and_git_log(stack: RunningStack, repository: Path) -> None:
 def test_run_action_at_ws_and_a_failing_command(stack: RunningStack) -> None:
     body = {"action": "run", "task": "`echo before; exit 5`", "request_id": "fail-1"}
     messages = asyncio.run(_run(stack.ws_url, body))
+    run_id = messages[0]["correlation_id"]  # the run request's (API Gateway's request id)
     assert messages[0] == {
         "type": "accepted",
         "task_id": messages[0]["task_id"],
         "request_id": "fail-1",
+        "correlation_id": run_id,
     }
+    # The task process's messages too: the launcher hands it the id.
+    assert {m["correlation_id"] for m in messages} == {run_id}
     assert output(messages, "stdout") == b"before\n"
     assert (messages[-1]["status"], messages[-1]["exit_code"]) == ("failed", 5)
 
@@ -143,7 +147,7 @@ def test_malformed_messages_get_errors_and_the_connection_stays_open(stack: Runn
     first, second, third = asyncio.run(scenario())
     assert first["type"] == second["type"] == "error"
     assert second["code"] == "bad_request"
-    assert third == {"type": "pong"}
+    assert third["type"] == "pong"
 
 
 def test_resume_after_a_dropped_connection(stack: RunningStack) -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import time
+import uuid
 from typing import Any
 
 import httpx
@@ -185,6 +186,25 @@ def test_a_subscriber_sees_the_counts_then_each_tenth_and_the_end(local_stack):
     tenths = {n * 10 // 200 for n in ended[1:]}
     assert set(range(ended[0] * 10 // 200 + 1, 11)) <= tenths
     assert received[-1]["status"] == "completed"
+
+
+def test_the_workers_updates_carry_the_posts_x_request_id(local_stack):
+    request_id = f"ws-corr-{uuid.uuid4()}"
+    # Tasks slow enough (10 × 0.5 s) that the subscription comes well before the end.
+    response = post_batch(local_stack.rest_url, ["sleep 0.5"] * 10, {"X-Request-Id": request_id})
+    assert response.status_code == 202 and response.headers["X-Request-Id"] == request_id
+    snapshot, *updates = watch_job(
+        local_stack.ws_url,
+        send=[{"action": "subscribe", "batch_id": response.json()["batch_id"]}],
+        timeout_s=60,
+        done=lambda got: got[-1].get("type") == "error" or got[-1].get("status") == "completed",
+    )
+    # The snapshot answers the subscribe (its own id); the updates come from the workers that
+    # ran the tasks, whose queue messages carried the POST's id.
+    assert snapshot["type"] == "batch" and snapshot["status"] != "completed", snapshot
+    assert snapshot["correlation_id"] != request_id
+    assert updates and updates[-1]["status"] == "completed", updates
+    assert {update["correlation_id"] for update in updates} == {request_id}
 
 
 TOKENS = {"a": "token-tenant-a", "b": "token-tenant-b"}

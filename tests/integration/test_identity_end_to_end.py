@@ -103,7 +103,7 @@ def test_the_websocket_takes_a_key_at_connect(stack: RunningStack) -> None:
             async with asyncio.timeout(10):
                 return json.loads(await ws.recv())
 
-    assert asyncio.run(scenario()) == {"type": "pong"}
+    assert asyncio.run(scenario())["type"] == "pong"
 
     async def refused() -> None:
         async with websockets.connect(f"{stack.ws_url}?token=hzn_nope", open_timeout=10):

@@ -52,3 +52,21 @@ def test_a_log_line_written_while_an_id_is_bound_carries_it():
     inside, outside = (json.loads(line) for line in buffer.getvalue().splitlines())
     assert inside["correlation_id"] == "trace-9"
     assert "correlation_id" not in outside
+
+
+def test_a_message_is_stamped_with_the_bound_id_unless_it_has_its_own():
+    assert correlation.stamped({"type": "pong"}) == {"type": "pong"}
+    with correlation.bound("trace-3"):
+        assert correlation.stamped({"type": "pong"}) == {
+            "type": "pong",
+            "correlation_id": "trace-3",
+        }
+        own = {"type": "exit", "correlation_id": "run-1"}
+        assert correlation.stamped(own) == own
+    # Frames keep room for MAX_CHARS; a longer id is left off rather than overflow one.
+    with correlation.bound("x" * (correlation.MAX_CHARS + 1)):
+        assert correlation.stamped({"type": "pong"}) == {"type": "pong"}
+    with correlation.bound("x" * correlation.MAX_CHARS):
+        longest = correlation.stamped({"type": "pong"})
+    grown = len(json.dumps(longest, separators=(",", ":"))) - len('{"type":"pong"}')
+    assert grown == correlation.STAMP_BYTES

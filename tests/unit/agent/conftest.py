@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
+import orjson
 import pytest
 
 from horizon.agent.settings import reset_agent_settings
@@ -19,7 +20,7 @@ def _fresh_agent_settings() -> Iterator[None]:
 
 
 class RecordingNotifier:
-    """Stands in for `@connections`: records what each connection received.
+    """Stands in for `@connections`: records what each connection received, as pushed.
 
     Args:
         gone: connection ids that answer 410.
@@ -30,10 +31,11 @@ class RecordingNotifier:
         self.gone = gone or set()
 
     def send(self, connection_id: str, message: dict[str, Any]) -> Delivery:
-        encode(message)  # the real notifier refuses anything above one frame
+        # As the real notifier encodes it: with the bound correlation id, within one frame.
+        pushed = orjson.loads(encode(message))
         if connection_id in self.gone:
             return Delivery.GONE
-        self.sent.setdefault(connection_id, []).append(message)
+        self.sent.setdefault(connection_id, []).append(pushed)
         return Delivery.SENT
 
 

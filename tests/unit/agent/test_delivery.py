@@ -6,6 +6,7 @@ from typing import Any
 
 import orjson
 
+from horizon import correlation
 from horizon.agent import models
 from horizon.agent.delivery import Broadcaster, Sender, frame_pieces
 from horizon.agent.models import TaskStatus
@@ -108,3 +109,77 @@ def test_frames_stay_under_the_limit_even_for_escaped_text() -> None:
         message: dict[str, Any] = models.output("t1", 10**9, "stdout", text, is_base64)
         assert len(orjson.dumps(message)) <= MAX_FRAME_BYTES
     assert "".join(text for text, _ in pieces).encode() == data
+
+
+def _service(setup: Setup) -> TaskService:
+    return TaskService(
+        reply=lambda c, m: setup.notifier.send(c, m),
+        connections=setup.connections,
+        notifier=setup.notifier,  # type: ignore[arg-type]
+        store=setup.store,
+        subscriptions=setup.subscriptions,
+        launcher=None,
+    )
+
+
+def test_messages_keep_the_runs_correlation_id_when_replayed_later(
+    aws: Aws, notifier: RecordingNotifier
+) -> None:
+    setup = Setup(notifier)
+    setup.connect("live")
+    with correlation.bound("run-1"):
+        setup.broadcaster.emit_output("stdout", b"hi\n")
+        setup.broadcaster.emit_exit(TaskStatus.COMPLETED, 0, None)
+        setup.broadcaster.close()
+    setup.connections.put_connection("later", OWNER)
+    with correlation.bound("subscribe-2"):
+        _service(setup).subscribe("later", {"task_id": "t1"})
+    stored = setup.store.messages(OWNER, "t1", 0)
+    assert [chunk.message["correlation_id"] for chunk in stored] == ["run-1", "run-1"]
+    for connection_id in ("live", "later"):
+        assert [m["correlation_id"] for m in notifier.sent[connection_id]] == ["run-1", "run-1"]
+
+
+def test_a_run_without_a_correlation_id_pushes_none(aws: Aws, notifier: RecordingNotifier) -> None:
+    setup = Setup(notifier)
+    setup.connect("live")
+    setup.broadcaster.emit_output("stdout", b"hi\n")
+    setup.broadcaster.emit_exit(TaskStatus.COMPLETED, 0, None)
+    assert [m["type"] for m in notifier.sent["live"]] == ["output", "exit"]
+    assert all("correlation_id" not in m for m in notifier.sent["live"])
+
+
+def _largest_single_piece(task_id: str) -> bytes:
+    """The most output `frame_pieces` keeps in one message (searched, not computed)."""
+    low, high = 1, MAX_FRAME_BYTES
+    while low < high:
+        middle = (low + high + 1) // 2
+        if len(frame_pieces(task_id, "stdout", b"a" * middle)) == 1:
+            low = middle
+        else:
+            high = middle - 1
+    return b"a" * low
+
+
+def test_a_maximal_chunk_with_the_longest_correlation_id_fits_one_frame(
+    aws: Aws, notifier: RecordingNotifier
+) -> None:
+    data = _largest_single_piece("t1")
+    longest = "r" * correlation.MAX_CHARS
+    setup = Setup(notifier)
+    setup.connect("live")
+    setup.broadcaster.resume(10**15, {})  # a long seq too
+    # Live, stamped when stored; then stored without an id and stamped when replayed.
+    with correlation.bound(longest):
+        setup.broadcaster.emit_output("stdout", data)
+    setup.broadcaster.emit_output("stdout", data)
+    setup.broadcaster.emit_exit(TaskStatus.COMPLETED, 0, None)
+    setup.broadcaster.close()
+    setup.connections.put_connection("later", OWNER)
+    with correlation.bound(longest):
+        _service(setup).subscribe("later", {"task_id": "t1", "after_seq": 10**15 + 1})
+    live, late = notifier.sent["live"][0], notifier.sent["later"][0]
+    for pushed in (live, late):
+        assert pushed["data"].encode() == data and pushed["correlation_id"] == longest
+        assert len(orjson.dumps(pushed)) <= MAX_FRAME_BYTES
+    assert len(orjson.dumps(live)) > MAX_FRAME_BYTES - 512  # maximal indeed

@@ -7,14 +7,16 @@ import time
 
 import pytest
 
+from horizon.agent import task as task_module
 from horizon.agent.models import TaskStatus
 from horizon.agent.settings import get_agent_settings
 from horizon.agent.store import TaskStore
 from horizon.agent.subscriptions import TaskSubscriptions
-from horizon.agent.task import TaskProcess, step_env
+from horizon.agent.task import TaskProcess, main, step_env
 from horizon.realtime.connections import ConnectionStore
 from tests.conftest import Aws
 from tests.unit.agent.conftest import RecordingNotifier
+from tests.unit.realtime.conftest import sent_to
 
 OWNER = "alice"
 
@@ -94,6 +96,25 @@ def test_a_second_launch_of_a_running_task_backs_off(aws: Aws, notifier: Recordi
     outcome = process.run()
     assert outcome.status is TaskStatus.RUNNING
     assert notifier.sent.get("c1", []) == []
+
+
+def test_the_entry_point_pushes_and_stores_under_the_launchers_correlation_id(
+    aws: Aws, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = TaskStore()
+    store.create(OWNER, "t1", "`echo hello`", "c1")
+    TaskSubscriptions().subscribe(ConnectionStore().put_connection("c1", OWNER), "t1", 0)
+    monkeypatch.setenv("CORRELATION_ID", "req-9")
+    # Not for the test process: its dumpable flag and SIGTERM handler stay as they are.
+    monkeypatch.setattr(task_module, "deny_inspection", lambda: False)
+    monkeypatch.setattr(task_module.signal, "signal", lambda *args: None)
+
+    assert main(["--owner", OWNER, "--task-id", "t1"]) == 0
+
+    pushed = sent_to("c1")  # through moto's @connections, with the real notifier
+    assert pushed[-1]["type"] == "exit"
+    assert {m["correlation_id"] for m in pushed} == {"req-9"}
+    assert {c.message["correlation_id"] for c in store.messages(OWNER, "t1", 0)} == {"req-9"}
 
 
 def test_steps_see_no_credentials(tmp_path, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]

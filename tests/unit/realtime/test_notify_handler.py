@@ -52,6 +52,23 @@ def test_unknown_job_sends_not_found(aws, connections, lambda_context):
     ]
 
 
+def test_the_snapshot_carries_the_subscribe_requests_correlation_id(
+    aws, connections, lambda_context
+):
+    job = make_job()
+    connections.put_connection("conn-1", "local")
+    event = _queued_event(aws, _snapshot(job.job_id))
+    event["Records"][0]["messageAttributes"] = {
+        "correlation_id": {"stringValue": "req-42", "dataType": "String"}
+    }
+
+    handler(event, lambda_context)
+
+    [message] = sent_to("conn-1")
+    assert message["type"] == "progress"
+    assert message["correlation_id"] == "req-42"
+
+
 def test_owner_scoped(aws, connections, lambda_context):
     job = make_job(owner="someone-else")
     event = _queued_event(aws, _snapshot(job.job_id))

@@ -2,6 +2,7 @@
 
 import pytest
 
+from horizon import correlation
 from horizon.jobs import JobCounts, JobStatus, JobStore
 from horizon.realtime import JobProgressPublisher, MessageTooLargeError, Notifier
 from horizon.realtime.notifier import Delivery
@@ -100,6 +101,20 @@ def test_publish_never_raises(aws, connections):
     aws.dynamodb.delete_table(TableName=aws.env["CONNECTIONS_TABLE"])
 
     JobProgressPublisher().publish(job)  # logged, not raised
+
+
+def test_a_push_carries_the_correlation_id_bound_when_it_is_sent(aws):
+    notifier = Notifier()
+    with correlation.bound("req-42"):
+        notifier.send("conn-1", {"type": "pong"})
+        notifier.send("conn-1", {"type": "exit", "correlation_id": "run-7"})
+    notifier.send("conn-1", {"type": "pong"})
+
+    assert sent_to("conn-1") == [
+        {"type": "pong", "correlation_id": "req-42"},
+        {"type": "exit", "correlation_id": "run-7"},  # a message's own id is kept
+        {"type": "pong"},  # nothing bound: no key
+    ]
 
 
 class _FailingClient:

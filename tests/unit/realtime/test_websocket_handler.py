@@ -29,6 +29,11 @@ def _message(body, route="$default", connection_id=None):
     return event
 
 
+def _request_id(event):
+    """The id a reply to `event` carries: API Gateway's request id, bound by the handler."""
+    return event["requestContext"]["requestId"]
+
+
 def _notify_messages(aws):
     url = aws.provisioned.queue_urls["notify"]
     response = aws.sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10)
@@ -140,6 +145,7 @@ def test_subscribe_records_first_then_pushes_the_current_state(aws, connections,
             "lines": 40,
             "valid": 39,
             "invalid": 1,
+            "correlation_id": _request_id(event),
         }
     ]
     assert connections.get_connection(connection_id).topics == {f"SUB#job#local#{job.job_id}"}
@@ -149,13 +155,16 @@ def test_subscribe_to_unknown_or_another_owners_job_is_not_found(aws, connection
     connection_id, _ = _connect(lambda_context)
     other = make_job(owner="someone-else")
 
-    handler(
-        _message({"action": "subscribe", "job_id": other.job_id}, "subscribe", connection_id),
-        lambda_context,
-    )
+    event = _message({"action": "subscribe", "job_id": other.job_id}, "subscribe", connection_id)
+    handler(event, lambda_context)
 
     assert sent_to(connection_id) == [
-        {"type": "error", "code": "not_found", "message": f"job {other.job_id} not found"}
+        {
+            "type": "error",
+            "code": "not_found",
+            "message": f"job {other.job_id} not found",
+            "correlation_id": _request_id(event),
+        }
     ]
     assert connections.subscribers("local", other.job_id) == []
     assert connections.subscribers("someone-else", other.job_id) == []
@@ -191,6 +200,8 @@ def test_bad_messages_get_a_bad_request_error_and_keep_the_connection(
 def test_ping_gets_pong(aws, lambda_context):
     connection_id, _ = _connect(lambda_context)
 
-    handler(_message({"action": "ping"}, "ping", connection_id), lambda_context)
+    event = _message({"action": "ping"}, "ping", connection_id)
+    handler(event, lambda_context)
 
-    assert sent_to(connection_id) == [{"type": "pong"}]
+    # A reply carries the id of the request it answers (API Gateway's request id).
+    assert sent_to(connection_id) == [{"type": "pong", "correlation_id": _request_id(event)}]

@@ -20,6 +20,7 @@ from typing import Any
 
 import orjson
 
+from horizon import correlation
 from horizon.agent import models
 from horizon.agent.coalescer import encode_data
 from horizon.agent.models import Chunk, Stream, TaskStatus
@@ -31,8 +32,9 @@ from horizon.realtime.notifier import MAX_FRAME_BYTES, Delivery, Notifier
 
 logger = logging.getLogger(__name__)
 
-# Room for the largest seq and task id the envelope may carry.
-_FRAME_BUDGET = MAX_FRAME_BYTES - 256
+# Room for the largest seq and task id the envelope may carry, and for a correlation id: the
+# one stored with the message, or the one added when a message stored without one is pushed.
+_FRAME_BUDGET = MAX_FRAME_BYTES - 256 - correlation.STAMP_BYTES
 
 
 def frame_pieces(task_id: str, stream: Stream, data: bytes) -> list[tuple[str, bool]]:
@@ -159,7 +161,8 @@ class Broadcaster:
 
     def _emit(self, build: Callable[[int], dict[str, Any]]) -> None:
         seq = self.seq + 1
-        message = build(seq)
+        # Stored with the run's id: a replay, pushed under a subscriber's request, names the run.
+        message = correlation.stamped(build(seq))
         self.store.put_message(self.owner, self.task_id, seq, message)
         self.seq = seq
         self._recent = Chunk(seq, message)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import contextvars
 import logging
 import os
 import signal
@@ -124,7 +125,13 @@ class _Children:
     def add(self, process: subprocess.Popen[bytes], owner: str, task_id: str) -> None:
         with self._lock:
             self._live[process.pid] = process
-        threading.Thread(target=self._reap, args=(process, owner, task_id), daemon=True).start()
+        # In the launch's context: the exit of a task that died, pushed from there, carries
+        # the id of the request that launched it, as the task's own messages do.
+        threading.Thread(
+            target=contextvars.copy_context().run,
+            args=(self._reap, process, owner, task_id),
+            daemon=True,
+        ).start()
 
     def _reap(self, process: subprocess.Popen[bytes], owner: str, task_id: str) -> None:
         returncode = process.wait()
@@ -164,6 +171,8 @@ class SubprocessTaskLauncher:
 
     def launch(self, owner: str, task_id: str) -> str:
         env = dict(os.environ)
+        env.pop(correlation.ENVIRONMENT, None)  # the launch's id or none, never the stack's
+        env.update({item["name"]: item["value"] for item in _correlation_environment()})
         library = str(Path(horizon.__file__).resolve().parent.parent)
         env["PYTHONPATH"] = os.pathsep.join(
             part for part in (library, env.get("PYTHONPATH", "")) if part
@@ -205,6 +214,6 @@ def make_launcher(settings: AgentSettings | None = None) -> TaskLauncher:
 
 
 def _correlation_environment() -> list[dict[str, str]]:
-    """The task's `CORRELATION_ID`, so its log lines join the request's."""
+    """The task's `CORRELATION_ID`, so its log lines and pushes join the request's."""
     correlation_id = correlation.current()
     return [{"name": correlation.ENVIRONMENT, "value": correlation_id}] if correlation_id else []

@@ -12,6 +12,7 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
+from horizon import correlation
 from horizon.agent import models
 from horizon.agent.delivery import Sender, replay
 from horizon.agent.exceptions import LaunchError
@@ -144,7 +145,10 @@ class TaskService:
         return False
 
     def _fail_unlaunched(self, connection: Connection, task_id: str, reason: str) -> None:
-        exit_message = models.exit_message(task_id, 1, TaskStatus.FAILED, None, reason)
+        # Stored with this request's id, as the task process stores its own (delivery.py).
+        exit_message = correlation.stamped(
+            models.exit_message(task_id, 1, TaskStatus.FAILED, None, reason)
+        )
         self.store.put_message(connection.owner, task_id, 1, exit_message)
         self.store.set_status(connection.owner, task_id, TaskStatus.FAILED)
         self.store.mark_closed(connection.owner, task_id)

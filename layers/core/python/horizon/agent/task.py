@@ -3,7 +3,8 @@
 The entry point of the Fargate container and of the local stack's subprocess launcher. It
 reads the task record, plans, runs each step in the task's scratch directory, and streams
 the output (store, then push) until one final `exit` message. The ids may also come from
-the TASK_OWNER / TASK_ID variables (what ECS RunTask overrides set).
+the TASK_OWNER / TASK_ID variables (what ECS RunTask overrides set); CORRELATION_ID is
+the id of the request that launched the task.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from horizon import correlation
 from horizon.agent.bedrock import BedrockAgent, ShellResult
 from horizon.agent.coalescer import Coalescer
 from horizon.agent.delivery import Broadcaster, Sender
@@ -299,7 +301,9 @@ def main(argv: list[str] | None = None) -> int:
         process.terminated = True
 
     signal.signal(signal.SIGTERM, terminate)
-    outcome = process.run()
+    # The launching request's id (the launcher sets it): every message of the run carries it.
+    with correlation.bound(os.environ.get(correlation.ENVIRONMENT) or None):
+        outcome = process.run()
     logger.info("task %s ended %s (%s)", args.task_id, outcome.status, outcome.exit_code)
     return 0
 

@@ -22,7 +22,7 @@ from horizon.observability import logger
 
 HEADER = "X-Request-Id"
 STATE_KEY = "correlation_id"
-_SANE = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+_SANE = re.compile(rf"^[A-Za-z0-9._:-]{{1,{correlation.MAX_CHARS}}}$")
 
 
 def correlation_id(scope: Scope) -> str:

@@ -27,6 +27,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from horizon import correlation
 from horizon.agent.isolation import deny_inspection
 from horizon.batches.models import TaskMessage, TaskRecord, TaskStatus
 from horizon.batches.progress import BatchProgress
@@ -251,7 +252,8 @@ class Invocation:
     def __init__(self, worker: BatchWorker, deliveries: list[TaskDelivery]) -> None:
         self._worker = worker
         self._known: dict[tuple[str, int], TaskRecord] = {}
-        self._ended: dict[str, None] = {}  # batch ids, in order
+        # Batch ids, in order, with the correlation id their tasks' messages carry.
+        self._ended: dict[str, str | None] = {}
         keys = []
         for delivery in deliveries:
             try:
@@ -281,12 +283,15 @@ class Invocation:
             if known is not None and (known.task_count or 0) <= SMALL_BATCH:
                 self._progress(batch_id)
             else:
-                self._ended[batch_id] = None
+                self._ended[batch_id] = correlation.current()
         return outcome
 
     def __exit__(self, *exc_info: object) -> None:
-        for batch_id in self._ended:
-            self._progress(batch_id)
+        # Outside the deliveries' own binding: the update still names the request that made
+        # the batch, as the per-task updates of a small batch do.
+        for batch_id, correlation_id in self._ended.items():
+            with correlation.bound(correlation_id):
+                self._progress(batch_id)
 
     def _progress(self, batch_id: str) -> None:
         try:

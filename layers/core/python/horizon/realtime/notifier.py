@@ -8,7 +8,7 @@ from typing import Any
 
 import orjson
 
-from horizon import aws
+from horizon import aws, correlation
 from horizon.dynamo import AWS_ERRORS, error_code
 from horizon.errors import InvalidRequestError
 from horizon.settings import get_settings
@@ -30,12 +30,16 @@ class MessageTooLargeError(InvalidRequestError):
 
 
 def encode(message: dict[str, Any]) -> bytes:
-    """Serialize a message, refusing anything above one frame.
+    """Serialize a message as it is pushed, refusing anything above one frame.
+
+    The message carries the correlation id bound now, unless it has its own
+    (`horizon.correlation.stamped`): a client can quote it, and it joins the push to the log
+    lines of the work that sent it.
 
     Raises:
         MessageTooLargeError: the encoded message exceeds MAX_FRAME_BYTES.
     """
-    data = orjson.dumps(message)
+    data = orjson.dumps(correlation.stamped(message))
     if len(data) > MAX_FRAME_BYTES:
         raise MessageTooLargeError(f"message of {len(data)} bytes exceeds one frame")
     return data
