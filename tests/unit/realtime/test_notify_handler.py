@@ -124,3 +124,41 @@ def test_malformed_messages_are_dropped_not_retried(aws, connections, lambda_con
         json.dumps({"type": "other", "connection_id": "c", "owner": "o", "job_id": "j"}),
     ):
         assert handler(_queued_event(aws, body), lambda_context) == {"batchItemFailures": []}
+
+
+def test_connect_with_an_email_job_subscribes_and_its_snapshot_is_the_email_progress(
+    aws, connections, lambda_context
+):
+    from functions.websocket.handler import handler as websocket_handler
+    from horizon.clock import now_iso
+    from horizon.email_jobs.models import EmailJob, JobStatus
+    from horizon.email_jobs.store import EmailJobStore
+
+    job_id = "5a7c9e2b-1111-4222-8333-444455556666"
+    EmailJobStore().create(
+        EmailJob(
+            job_id=job_id,
+            owner="local",
+            status=JobStatus.PROCESSING,
+            total_emails=4,
+            sent=1,
+            done=1,
+            template="Hi {name}",
+            subject="For {name}",
+            created_at=now_iso(),
+        )
+    )
+    connect = load_event("ws_connect")
+    connect["queryStringParameters"] = {"job_id": job_id}
+    connection_id = connect["requestContext"]["connectionId"]
+    assert websocket_handler(connect, lambda_context) == {"statusCode": 200}
+    assert connections.subscribers("local", job_id) == [connection_id]
+
+    url = aws.provisioned.queue_urls["notify"]
+    queued = aws.sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=1)["Messages"][0]
+    aws.sqs.delete_message(QueueUrl=url, ReceiptHandle=queued["ReceiptHandle"])
+    handler(_queued_event(aws, queued["Body"]), lambda_context)  # as the notify trigger would
+
+    [message] = sent_to(connection_id)
+    assert (message["type"], message["kind"], message["job_id"]) == ("progress", "email", job_id)
+    assert (message["sent"], message["total_emails"]) == (1, 4)

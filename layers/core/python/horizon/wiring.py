@@ -348,6 +348,7 @@ NOTIFY_FUNCTION = FunctionSpec(
     access={
         "connections": "read_write",
         "jobs": "read",
+        "email_jobs": "read",
         "notify": "consume",
         "websocket": "manage_connections",
     },

@@ -20,9 +20,8 @@ import orjson
 from horizon import correlation
 from horizon.dynamo import AWS_ERRORS
 from horizon.email_jobs.store import EmailJobStore
-from horizon.errors import DependencyError, NotFoundError
+from horizon.errors import DependencyError
 from horizon.jobs import JobStore
-from horizon.lazy import Collaborator
 from horizon.realtime import messages
 from horizon.realtime.base import RealtimeService
 from horizon.realtime.connections import ConnectionStore
@@ -58,8 +57,6 @@ class WebSocketService(RealtimeService):
     explicit message is the more useful answer.
     """
 
-    email_jobs = Collaborator(EmailJobStore)
-
     def __init__(
         self,
         connections: ConnectionStore | None = None,
@@ -68,10 +65,9 @@ class WebSocketService(RealtimeService):
         sqs: Any = None,
         email_jobs: EmailJobStore | None = None,
     ) -> None:
-        super().__init__(connections, jobs, notifier, sqs)
+        super().__init__(connections, jobs, notifier, sqs, email_jobs)
         self._tasks: TaskService | None = None
         self._batches: BatchSubscriptions | None = None
-        self._email_jobs = email_jobs
 
     @property
     def tasks(self) -> TaskService:
@@ -174,30 +170,17 @@ class WebSocketService(RealtimeService):
             self._reply(connection_id, messages.error("gone", "connection is not registered"))
             return
         topic = self.connections.subscribe_job(connection, job_id)
-        try:
-            job = self.jobs.get(connection.owner, job_id)
-        except NotFoundError:
-            pass
-        else:
-            self._reply(connection_id, messages.progress(job))
-            return
-        # Not an ingest job: an email job's progress goes to the same subscription.
-        try:
-            email_job = self.email_jobs.get(connection.owner, job_id)
-        except NotFoundError:
+        state = self.job_state(connection.owner, job_id)
+        if state is None:
             self.connections.unsubscribe(connection_id, topic)
             self._reply(connection_id, messages.error("not_found", f"job {job_id} not found"))
             return
-        self._reply(connection_id, messages.email_progress(email_job))
+        self._reply(connection_id, state)
 
     # -- helpers -----------------------------------------------------------------------------
 
     def _job_exists(self, owner: str, job_id: str) -> bool:
-        try:
-            self.jobs.get(owner, job_id)
-        except NotFoundError:
-            return False
-        return True
+        return self.job_state(owner, job_id) is not None
 
     def _queue_snapshot(self, connection_id: str, owner: str, job_id: str) -> None:
         body = {

@@ -11,7 +11,7 @@ import logging
 from pydantic import BaseModel, ValidationError
 
 from horizon.dynamo import AWS_ERRORS
-from horizon.errors import DependencyError, HorizonError, NotFoundError
+from horizon.errors import DependencyError, HorizonError
 from horizon.realtime import messages
 from horizon.realtime.base import RealtimeService
 from horizon.realtime.notifier import Delivery
@@ -64,10 +64,9 @@ class SnapshotService(RealtimeService):
         if request.type != "snapshot":
             logger.warning("dropping notify message of unknown type %r", request.type)
             return None
-        try:
-            message = messages.progress(self.jobs.get(request.owner, request.job_id))
-        except NotFoundError:
-            message = messages.error("not_found", f"job {request.job_id} not found")
+        message = self.job_state(request.owner, request.job_id) or messages.error(
+            "not_found", f"job {request.job_id} not found"
+        )
         delivery = self.notifier.send(request.connection_id, message)
         if delivery is Delivery.GONE and not self.connections.drop_gone(request.connection_id):
             self._retry_soon(receipt_handle)
