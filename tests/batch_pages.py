@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import threading
 import time
+import urllib.parse
 from collections.abc import Iterator
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -49,11 +50,16 @@ class _Pages(BaseHTTPRequestHandler):
             time.sleep(self.slow_s)
             self._send(200, "text/html", "<body>late</body>")
         elif path == "/to-metadata.html":
-            self.send_response(302)
-            self.send_header("Location", "http://169.254.169.254/latest/meta-data/")
-            self.end_headers()
+            self._redirect("http://169.254.169.254/latest/meta-data/")
+        elif path == "/redirect":  # /redirect?to=URL
+            self._redirect(urllib.parse.unquote(self.path.split("?to=", 1)[1]))
         else:
             self._send(404, "text/html", "<body>not found</body>")
+
+    def _redirect(self, location: str) -> None:
+        self.send_response(302)
+        self.send_header("Location", location)
+        self.end_headers()
 
     def _send(self, status: int, content_type: str, text: str) -> None:
         body = text.encode()

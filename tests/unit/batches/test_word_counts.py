@@ -3,6 +3,8 @@ count in `result`; a 404, a timeout, a non-HTML page and refused URLs fail their
 
 from __future__ import annotations
 
+from urllib.parse import quote
+
 import pytest
 
 from horizon.batches.models import TaskStatus
@@ -71,3 +73,37 @@ def test_bad_urls_fail_their_own_task_and_the_rest_go_on(service, queues, pages,
     assert all("metadata or link-local" in error for error in errors[5:8])
     assert batch.tasks[8].result == {"url": f"{pages}/page-2.html", "words": len(page_words(2))}
     assert all(task.result is None for task in batch.tasks[:8])
+
+
+def test_tasks_never_reach_the_lambda_runtime_api(service, queues, pages, monkeypatch):
+    # A page server stands in for the Runtime API: were it reached, its task would complete.
+    with serve_pages() as runtime_base:
+        address = runtime_base.removeprefix("http://")
+        monkeypatch.setenv("AWS_LAMBDA_RUNTIME_API", address)
+        port = address.rsplit(":", 1)[1]
+        next_invocation = f"{runtime_base}/2018-06-01/runtime/invocation/next"
+        tasks = [
+            grading_task(next_invocation),
+            grading_task(f"http://localhost:{port}/page-1.html"),
+            f"Run `echo {next_invocation}`",  # a literal URL in a shell step: refused as well
+            # Allowed by the first check; its redirect is refused by the word counter.
+            grading_task(f"{pages}/redirect?to={quote(next_invocation, safe='')}"),
+            grading_task(f"{pages}/page-2.html"),  # another port of 127.0.0.1
+            "env",
+        ]
+        batch_id = service.create(OWNER, tasks).batch_id
+        queues.run_batch()
+    batch = service.describe(OWNER, batch_id)
+    assert [task.status for task in batch.tasks] == [TaskStatus.FAILED] * 4 + [
+        TaskStatus.COMPLETED
+    ] * 2
+    errors = [task.error or "" for task in batch.tasks]
+    for error in errors[:3]:  # refused before anything ran
+        assert error.startswith("refused: ") and f"{address} is the Lambda Runtime API" in error
+    assert batch.tasks[2].stdout == ""
+    assert "refused to fetch" in errors[3] and "Lambda Runtime API" in errors[3]
+    assert batch.tasks[4].result == {"url": f"{pages}/page-2.html", "words": len(page_words(2))}
+    # The steps' environment does not carry the Runtime API's address.
+    assert (
+        "HOME=" in batch.tasks[5].stdout and "AWS_LAMBDA_RUNTIME_API" not in batch.tasks[5].stdout
+    )

@@ -14,3 +14,8 @@ def now_iso() -> str:
 def epoch_s() -> int:
     """Return the current Unix time in whole seconds."""
     return int(time.time())
+
+
+def epoch_of(iso: str) -> float:
+    """Return the Unix time of an ISO 8601 timestamp as `now_iso` writes it."""
+    return datetime.fromisoformat(iso.replace("Z", "+00:00")).timestamp()

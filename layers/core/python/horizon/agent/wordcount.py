@@ -1,6 +1,6 @@
-"""`python -m horizon.agent.wordcount [--web-only] [--timeout S] URL…`: download each URL and
-count the words of its HTML <body> (stdlib only). Prints one line per URL, `<count> <url>`, and
-a total for several.
+"""`python -m horizon.agent.wordcount [--web-only] [--timeout S] [--runtime-api HOST:PORT] URL…`:
+download each URL and count the words of its HTML <body> (stdlib only). Prints one line per
+URL, `<count> <url>`, and a total for several.
 
 A word is a run of letters and digits (`\\w`), possibly joined by apostrophes or hyphens
 ("don't", "state-of-the-art" are one word each), in the text of <body> outside script, style,
@@ -9,7 +9,10 @@ together (`<p>a</p><p>b</p>` is two words). A document without <body> counts who
 
 `--web-only` (the batch worker's mode) allows http(s) only, refuses metadata and link-local
 addresses (checked again on every redirect, see horizon.agent.urlguard) and documents that are
-not HTML. Run as a step of a task, so it streams and is stopped like any other process.
+not HTML; with `--runtime-api`, that host and port too (the Lambda Runtime API), on every
+request and redirect: the counter runs as a step, whose clean environment has no
+`AWS_LAMBDA_RUNTIME_API` to read, so the batch worker passes it. Run as a step of a task, so it
+streams and is stopped like any other process.
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ import urllib.request
 from html.parser import HTMLParser
 from typing import Any
 
-from horizon.agent.urlguard import UrlRefusedError, check_url
+from horizon.agent.urlguard import Endpoint, UrlRefusedError, check_url
 
 TIMEOUT_S = 30
 MAX_BYTES = 20 * 1024 * 1024
@@ -68,15 +71,26 @@ def count_words(html: str) -> int:
 class _GuardedRedirects(urllib.request.HTTPRedirectHandler):
     """Checks every redirect's target like the first URL (web-only mode)."""
 
+    def __init__(self, runtime_api: Endpoint | None) -> None:
+        self._runtime_api = runtime_api
+
     def redirect_request(
         self, req: Any, fp: Any, code: int, msg: str, headers: Any, newurl: str
     ) -> urllib.request.Request | None:
-        check_url(newurl)
+        check_url(newurl, runtime_api=self._runtime_api)
         return super().redirect_request(req, fp, code, msg, headers, newurl)
 
 
-def fetch(url: str, web_only: bool = False, timeout_s: float = TIMEOUT_S) -> str:
+def fetch(
+    url: str,
+    web_only: bool = False,
+    timeout_s: float = TIMEOUT_S,
+    runtime_api: Endpoint | None = None,
+) -> str:
     """Download `url` (http, https, or file unless `web_only`) and decode it by its charset.
+
+    Args:
+        runtime_api: (web-only) the Lambda Runtime API's address, refused like metadata.
 
     Raises:
         UrlRefusedError: (web-only) a URL or redirect that may not be reached.
@@ -84,8 +98,8 @@ def fetch(url: str, web_only: bool = False, timeout_s: float = TIMEOUT_S) -> str
         OSError: the download failed (HTTP errors such as 404, timeouts, refused connections).
     """
     if web_only:
-        check_url(url)
-        opener = urllib.request.build_opener(_GuardedRedirects)
+        check_url(url, runtime_api=runtime_api)
+        opener = urllib.request.build_opener(_GuardedRedirects(runtime_api))
     elif url.startswith(("http://", "https://", "file://")):
         opener = urllib.request.build_opener()
     else:
@@ -105,12 +119,15 @@ def fetch(url: str, web_only: bool = False, timeout_s: float = TIMEOUT_S) -> str
 def main(argv: list[str]) -> int:
     """Count the words of each URL in `argv` (after the options); 1 at the first failure."""
     web_only, timeout_s, urls = False, float(TIMEOUT_S), list(argv)
+    runtime_api: Endpoint | None = None
     while urls and urls[0].startswith("--"):
         option = urls.pop(0)
         if option == "--web-only":
             web_only = True
         elif option == "--timeout" and urls:
             timeout_s = float(urls.pop(0))
+        elif option == "--runtime-api" and urls:
+            runtime_api = Endpoint.parse(urls.pop(0))
         else:
             print(f"unknown option {option}", file=sys.stderr)
             return 2
@@ -119,7 +136,7 @@ def main(argv: list[str]) -> int:
     total = 0
     for url in urls:
         try:
-            count = count_words(fetch(url, web_only, timeout_s))
+            count = count_words(fetch(url, web_only, timeout_s, runtime_api))
         except UrlRefusedError as error:
             print(f"refused to fetch {url}: {error}", file=sys.stderr, flush=True)
             return 1

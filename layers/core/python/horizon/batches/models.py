@@ -63,6 +63,7 @@ class Batch(BaseModel):
 
     `created` and `enqueued` are the fan-out's cursors: tasks [0, created) have records,
     tasks [0, enqueued) have messages on the task queue (enqueued ≤ created).
+    `fanout_requested_at` (epoch seconds) is when a read last re-sent the fan-out message.
     """
 
     batch_id: str
@@ -74,6 +75,12 @@ class Batch(BaseModel):
     created: int = 0
     enqueued: int = 0
     seq: int = 0
+    fanout_requested_at: int | None = None
+
+    @property
+    def fanned_out(self) -> bool:
+        """Whether every task has its record and its message."""
+        return self.enqueued >= self.task_count
 
     @property
     def all_ended(self) -> bool:

@@ -2,8 +2,9 @@
 
 What the agent's task process does for a WebSocket task, for a batch: the same planner, step
 runner, clean step environment and word counter, with the batch worker's limits: http(s) URLs
-only and never a metadata address (every URL of the task is checked before anything runs, and
-the word counter checks again on each request and redirect), a time limit, an output cap.
+only, never a metadata address nor the Lambda Runtime API (every URL of the task is checked
+before anything runs, and the word counter checks again on each request and redirect), a time
+limit, an output cap.
 Output is kept as the tail of each stream; word counts become a structured `result`.
 """
 
@@ -23,7 +24,7 @@ from horizon.agent.isolation import step_env
 from horizon.agent.models import Step, Stream
 from horizon.agent.planner import WORDCOUNT_MODULE, OfflinePlanner, Planner, urls_in
 from horizon.agent.runner import Limits, StepRunner, StopReason
-from horizon.agent.urlguard import UrlRefusedError, check_url
+from horizon.agent.urlguard import UrlRefusedError, check_url, runtime_api
 from horizon.batches.models import TaskStatus
 from horizon.batches.settings import BatchSettings, get_batch_settings
 
@@ -89,18 +90,23 @@ class TaskRunner:
         self, settings: BatchSettings | None = None, planner: Planner | None = None
     ) -> None:
         self.settings = settings or get_batch_settings()
-        self.planner = planner or OfflinePlanner(
-            ("--web-only", "--timeout", str(self.settings.fetch_timeout_s))
-        )
+        # Read here, in the worker: the steps' clean environment does not carry it.
+        self.runtime_api = runtime_api()
+        options = ["--web-only", "--timeout", str(self.settings.fetch_timeout_s)]
+        if self.runtime_api is not None:
+            options += ["--runtime-api", str(self.runtime_api)]
+        self.planner = planner or OfflinePlanner(tuple(options))
 
     def run(self, task: str, time_limit_s: float) -> TaskOutcome:
         """Plan and run `task` within `time_limit_s` seconds; never raises for the task's faults."""
         try:
             steps = self.planner.plan(task)
             for url in urls_in(task):
-                check_url(url)
-        except (PlanError, UrlRefusedError) as error:
+                check_url(url, runtime_api=self.runtime_api)
+        except PlanError as error:
             return TaskOutcome(TaskStatus.FAILED, error=str(error))
+        except UrlRefusedError as error:
+            return TaskOutcome(TaskStatus.FAILED, error=f"refused: {error}")
         capture = _Capture()
         coalescer = Coalescer(capture, interval_s=1.0, max_bytes=64 * 1024)
         scratch = Path(tempfile.mkdtemp(prefix="batch-task-"))

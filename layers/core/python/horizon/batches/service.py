@@ -2,11 +2,19 @@
 
 Accepting a batch costs the same whatever its size: one manifest PUT, one transaction (the
 batch and its list entry), one fan-out message. The fan-out Lambda does the per-task work.
+
+Once the batch is stored it is accepted: its record, not the message, is what says it must be
+fanned out. A read that finds the fan-out unfinished `fanout_grace_s` later sends the message
+again (the fan-out resumes from the batch's cursors, so a second message is harmless), which
+covers an API that died, or an SQS that refused, between the write and the send.
 """
 
 from __future__ import annotations
 
+import logging
+import time
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 import orjson
@@ -31,10 +39,12 @@ from horizon.batches.models import (
 from horizon.batches.progress import BatchProgress
 from horizon.batches.settings import BatchSettings, get_batch_settings
 from horizon.batches.store import BatchStore
-from horizon.clock import now_iso
+from horizon.clock import epoch_of, now_iso
 from horizon.dynamo import AWS_ERRORS
 from horizon.errors import DependencyError, NotFoundError, PayloadTooLargeError
 from horizon.lazy import Collaborator, aws_client
+
+logger = logging.getLogger(__name__)
 
 
 def parse_tasks(body: Any, settings: BatchSettings) -> list[TaskInput]:
@@ -88,6 +98,7 @@ class BatchService:
 
     Args:
         store, manifests, sqs, progress: collaborators, made lazily when omitted.
+        clock: the Unix time now (tests pass a fake to step past the fan-out's grace).
     """
 
     store = Collaborator(BatchStore)
@@ -101,9 +112,11 @@ class BatchService:
         manifests: ManifestStore | None = None,
         sqs: Any = None,
         progress: BatchProgress | None = None,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         self._store, self._manifests, self._sqs = store, manifests, sqs
         self._progress = progress
+        self._clock = clock
         self.settings = get_batch_settings()
 
     def create(self, owner: str, body: Any) -> BatchAccepted:
@@ -111,7 +124,7 @@ class BatchService:
 
         Raises:
             PayloadTooLargeError, BatchInputError: the body (see `parse_tasks`).
-            DependencyError: S3, DynamoDB or SQS failed (nothing was queued).
+            DependencyError: S3 or DynamoDB failed (no batch was stored).
         """
         tasks = parse_tasks(body, self.settings)
         batch = Batch(
@@ -123,15 +136,18 @@ class BatchService:
         )
         self.manifests.put(owner, batch.batch_id, tasks)
         self.store.create(batch)
-        message = FanOutMessage(batch_id=batch.batch_id, owner=owner)
         try:
-            self.sqs.send_message(
-                QueueUrl=self.settings.fanout_queue_url,
-                MessageBody=orjson.dumps(message.model_dump()).decode(),
-                MessageAttributes=correlation.message_attributes(),
+            self._send_fanout(batch)
+        except DependencyError:
+            # Not a 503: the batch is stored, listed and will run (the first read after the
+            # grace re-sends the message), so a client told it failed would post it twice.
+            logger.warning(
+                "batch %s is stored but its fan-out message was refused; a read after %d s "
+                "sends it again",
+                batch.batch_id,
+                self.settings.fanout_grace_s,
+                exc_info=True,
             )
-        except AWS_ERRORS as error:
-            raise DependencyError("could not queue the batch") from error
         return BatchAccepted(
             batch_id=batch.batch_id,
             task_count=batch.task_count,
@@ -154,7 +170,7 @@ class BatchService:
         """
         if not is_batch_id(batch_id):
             raise NotFoundError(f"batch {batch_id} not found")
-        batch = self._recorded(self.store.get(batch_id, owner))
+        batch = self._current(self.store.get(batch_id, owner))
         tasks, next_cursor = self.store.tasks(batch_id, self._limit(limit), cursor, status)
         return BatchPublic(
             batch_id=batch.batch_id,
@@ -171,8 +187,60 @@ class BatchService:
         """Return a page of the owner's batches, newest first."""
         batches, next_cursor = self.store.list(owner, self._limit(limit), cursor)
         return BatchList(
-            batches=[summary(self._recorded(batch)) for batch in batches], next_cursor=next_cursor
+            batches=[summary(self._current(batch)) for batch in batches], next_cursor=next_cursor
         )
+
+    def _current(self, batch: Batch) -> Batch:
+        """The batch as read, its stalled fan-out re-sent and its completion recorded."""
+        self._resume_fanout(batch)
+        return self._recorded(batch)
+
+    def _resume_fanout(self, batch: Batch) -> None:
+        """Send the fan-out message again when the batch's fan-out is overdue.
+
+        Overdue: unfinished `fanout_grace_s` after the batch was created and after the last
+        re-send. The message may never have been sent (see `create`), or all its deliveries
+        failed (it is in the fan-out queue's DLQ, which has no consumer). The conditional
+        write of `fanout_requested_at` lets one of the readers racing for it send the
+        message, at most once per grace period.
+        """
+        if batch.fanned_out:
+            return
+        now = int(self._clock())
+        due = now - self.settings.fanout_grace_s
+        if max(epoch_of(batch.created_at), batch.fanout_requested_at or 0) > due:
+            return
+        try:
+            if not self.store.request_fanout(batch.batch_id, now, due):
+                return  # another reader sent it
+            self._send_fanout(batch)
+        except DependencyError:
+            # The read still answers; a read after the next grace period tries again.
+            logger.warning("could not re-send the fan-out of %s", batch.batch_id, exc_info=True)
+            return
+        logger.warning(
+            "batch %s: its fan-out was unfinished (%d of %d tasks queued) after the grace; "
+            "its message was sent again",
+            batch.batch_id,
+            batch.enqueued,
+            batch.task_count,
+        )
+
+    def _send_fanout(self, batch: Batch) -> None:
+        """Queue the batch's fan-out message.
+
+        Raises:
+            DependencyError: SQS refused it.
+        """
+        message = FanOutMessage(batch_id=batch.batch_id, owner=batch.owner)
+        try:
+            self.sqs.send_message(
+                QueueUrl=self.settings.fanout_queue_url,
+                MessageBody=orjson.dumps(message.model_dump()).decode(),
+                MessageAttributes=correlation.message_attributes(),
+            )
+        except AWS_ERRORS as error:
+            raise DependencyError("could not queue the batch") from error
 
     def _recorded(self, batch: Batch) -> Batch:
         """The batch, its completion recorded if every task ended but no worker recorded it yet.

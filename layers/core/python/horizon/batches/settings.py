@@ -44,6 +44,13 @@ class BatchSettings(BaseSettings):
     retry_cap_s: int = Field(default=60, alias="BATCH_RETRY_CAP_S", ge=0, le=43_200)
     # Batches, their tasks and their listing entries expire this long after creation.
     retention_s: int = Field(default=7 * 24 * 60 * 60, alias="BATCH_RETENTION_S", gt=0)
+    # A read of a batch whose fan-out is unfinished this long after its creation (or after the
+    # last re-send) sends its fan-out message again: the first one may never have been sent
+    # (the API died, or SQS refused it, after the batch was stored) or its deliveries may all
+    # have failed. Longer than the API's own 29 s limit, so a POST still between its write and
+    # its send is left alone, and than a normal fan-out's start (seconds, with a cold start);
+    # short enough that a client polling the batch sees it start within about a minute.
+    fanout_grace_s: int = Field(default=60, alias="BATCH_FANOUT_GRACE_S", gt=0, le=3600)
     # Page sizes of GET /batch/{id} (tasks) and GET /batch (batches).
     default_page: int = Field(default=100, alias="BATCH_DEFAULT_PAGE", gt=0)
     max_page: int = Field(default=1000, alias="BATCH_MAX_PAGE", gt=0)

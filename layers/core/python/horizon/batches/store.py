@@ -3,7 +3,8 @@
 Items (table keys pk, sk; TTL attribute expires_at):
 - pk=`BATCH#{id}`, sk=`META`: the batch: owner, task_count, the counts `n_<status>` (one per
   task status, adding up to task_count), `ended`, `seq` (grows with every transition), the
-  fan-out cursors `created`/`enqueued`, `published_decile`, created_at, completed_at;
+  fan-out cursors `created`/`enqueued`, `fanout_requested_at`, `published_decile`, created_at,
+  completed_at;
 - pk=`BATCH#{id}`, sk=`TASK#{index:05d}`: a task: text, client_ref, status, attempts, the
   claiming message and its lease, and its outcome (exit_code, result, output tails, error);
 - pk=`OWNER#{owner}`, sk=`BATCH#{created_at}#{id}`: the owner's list of batches, oldest first.
@@ -27,7 +28,14 @@ from horizon.batches.exceptions import BatchInputError
 from horizon.batches.models import Batch, Counts, TaskInput, TaskRecord, TaskStatus
 from horizon.batches.settings import get_batch_settings
 from horizon.clock import epoch_s, now_iso
-from horizon.dynamo import AWS_ERRORS, Table, batch_get, deserialize, error_code, serialize
+from horizon.dynamo import (
+    AWS_ERRORS,
+    Table,
+    batch_get,
+    deserialize,
+    is_conditional_failure,
+    serialize,
+)
 from horizon.errors import ConflictError, DependencyError, NotFoundError
 from horizon.metrics import count
 from horizon.metrics import names as metric_names
@@ -220,15 +228,31 @@ class BatchStore(Table):
 
     def mark_enqueued(self, batch_id: str, end: int) -> None:
         """Move the `enqueued` cursor forward to `end` (never back)."""
-        try:
-            self.client.update_item(
-                **self._meta_update(
-                    batch_id, "SET enqueued = :end", "enqueued < :end", {":end": end}
-                )["Update"]
-            )
-        except AWS_ERRORS as error:
-            if error_code(error) != "ConditionalCheckFailedException":
-                raise DependencyError("could not record the enqueued tasks") from error
+        self._update_meta_if(
+            "record the enqueued tasks",
+            batch_id,
+            "SET enqueued = :end",
+            "enqueued < :end",
+            {":end": end},
+        )
+
+    def request_fanout(self, batch_id: str, now_s: int, due_s: int) -> bool:
+        """Record that the fan-out message of an unfinished fan-out is sent again at `now_s`.
+
+        Conditioned on the fan-out being unfinished and on no request after `due_s`: of the
+        readers that find the same batch stalled, exactly one re-sends its message.
+
+        Returns:
+            Whether this call recorded the request (and so should send the message).
+        """
+        return self._update_meta_if(
+            "record the fan-out request",
+            batch_id,
+            "SET fanout_requested_at = :now",
+            "enqueued < task_count AND "
+            "(attribute_not_exists(fanout_requested_at) OR fanout_requested_at <= :due)",
+            {":now": now_s, ":due": due_s},
+        )
 
     # -- tasks ----------------------------------------------------------------------------
 
@@ -346,7 +370,7 @@ class BatchStore(Table):
         try:
             self.client.update_item(**update)
         except AWS_ERRORS as error:
-            if error_code(error) == "ConditionalCheckFailedException":
+            if is_conditional_failure(error):
                 return False
             raise DependencyError("could not release the task") from error
         return True
@@ -401,37 +425,23 @@ class BatchStore(Table):
 
     def mark_completed(self, batch_id: str, task_count: int) -> bool:
         """Record when the batch completed, once every task ended. Returns whether this did."""
-        try:
-            self.client.update_item(
-                **self._meta_update(
-                    batch_id,
-                    "SET completed_at = :now",
-                    "ended = :count AND attribute_not_exists(completed_at)",
-                    {":now": now_iso(), ":count": task_count},
-                )["Update"]
-            )
-        except AWS_ERRORS as error:
-            if error_code(error) == "ConditionalCheckFailedException":
-                return False
-            raise DependencyError("could not record the batch's completion") from error
-        return True
+        return self._update_meta_if(
+            "record the batch's completion",
+            batch_id,
+            "SET completed_at = :now",
+            "ended = :count AND attribute_not_exists(completed_at)",
+            {":now": now_iso(), ":count": task_count},
+        )
 
     def claim_decile(self, batch_id: str, decile: int) -> bool:
         """Record that progress up to `decile` tenths was published; False if it was before."""
-        try:
-            self.client.update_item(
-                **self._meta_update(
-                    batch_id,
-                    "SET published_decile = :d",
-                    "attribute_not_exists(published_decile) OR published_decile < :d",
-                    {":d": decile},
-                )["Update"]
-            )
-        except AWS_ERRORS as error:
-            if error_code(error) == "ConditionalCheckFailedException":
-                return False
-            raise DependencyError("could not record the published progress") from error
-        return True
+        return self._update_meta_if(
+            "record the published progress",
+            batch_id,
+            "SET published_decile = :d",
+            "attribute_not_exists(published_decile) OR published_decile < :d",
+            {":d": decile},
+        )
 
     # -- helpers --------------------------------------------------------------------------
 
@@ -482,6 +492,24 @@ class BatchStore(Table):
             request["ConditionExpression"] = condition
         return {"Update": request}
 
+    def _update_meta_if(
+        self, what: str, batch_id: str, update: str, condition: str, values: dict[str, Any]
+    ) -> bool:
+        """Update the batch record when `condition` holds; returns whether it held.
+
+        Raises:
+            DependencyError: DynamoDB failed otherwise.
+        """
+        try:
+            self.client.update_item(
+                **self._meta_update(batch_id, update, condition, values)["Update"]
+            )
+        except AWS_ERRORS as error:
+            if is_conditional_failure(error):
+                return False
+            raise DependencyError(f"could not {what}") from error
+        return True
+
     def _transact(self, what: str, items: list[dict[str, Any]]) -> None:
         """Run a transaction.
 
@@ -512,4 +540,5 @@ def _batch(record: dict[str, Any]) -> Batch:
         created=int(record.get("created", 0)),
         enqueued=int(record.get("enqueued", 0)),
         seq=int(record.get("seq", 0)),
+        fanout_requested_at=record.get("fanout_requested_at"),
     )
