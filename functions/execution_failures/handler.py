@@ -9,18 +9,13 @@ malformed) is acknowledged.
 from __future__ import annotations
 
 from functools import cache
-from typing import Any
 
 from aws_lambda_powertools.logging.utils import copy_config_to_registered_loggers
-from aws_lambda_powertools.utilities.batch import (
-    BatchProcessor,
-    EventType,
-    process_partial_response,
-)
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
-from horizon import correlation, metrics, observability
+from horizon import observability
 from horizon.executions.failures import ExecutionFailures
+from horizon.sqs import partial_batch_handler
 
 # Named here because the local stack runs every function in one process (one environment);
 # in Lambda POWERTOOLS_SERVICE_NAME says the same.
@@ -37,18 +32,8 @@ def get_service() -> ExecutionFailures:
 
 def record_handler(record: SQSRecord) -> None:
     """Settle the execution one record names; raising marks the record for a retry."""
-    with correlation.bound(correlation.of_record(record.raw_event)):
-        outcome = get_service().handle(record.body)
-        logger.info("execute DLQ message handled", extra={"outcome": outcome.value})
+    outcome = get_service().handle(record.body)
+    logger.info("execute DLQ message handled", extra={"outcome": outcome.value})
 
 
-@metrics.flushing  # what the services counted, printed as EMF before Lambda freezes
-@logger.inject_lambda_context
-def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    # One processor per invocation: the local stack may run invocations in parallel threads.
-    # A batch whose every record failed still answers with batchItemFailures rather than an
-    # invocation error, which would bring back the records that succeeded too.
-    processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
-    return process_partial_response(
-        event=event, record_handler=record_handler, processor=processor, context=context
-    )
+handler = partial_batch_handler(logger, record_handler)

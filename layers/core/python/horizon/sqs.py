@@ -1,4 +1,5 @@
-"""Sending many messages to one SQS queue: SendMessageBatch ten at a time, failures retried.
+"""Sending many messages to one SQS queue: SendMessageBatch ten at a time, failures retried;
+and the handler of an SQS trigger with partial batch responses (`partial_batch_handler`).
 
 Every message carries the bound correlation id (`horizon.correlation`). SQS reports entries it
 refused in `Failed` (those were not sent); a call that fails outright after botocore's own
@@ -14,7 +15,15 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from horizon import correlation
+from aws_lambda_powertools import Logger
+from aws_lambda_powertools.utilities.batch import (
+    BatchProcessor,
+    EventType,
+    process_partial_response,
+)
+from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+
+from horizon import correlation, metrics
 from horizon.dynamo import AWS_ERRORS, MAX_ATTEMPTS, backoff_s
 
 logger = logging.getLogger(__name__)
@@ -59,3 +68,31 @@ def send_messages(
                 break
         unsent += [int(key) for key in pending]
     return unsent
+
+
+def partial_batch_handler(
+    logger: Logger, record_handler: Callable[[SQSRecord], None]
+) -> Callable[[dict[str, Any], Any], dict[str, Any]]:
+    """The Lambda handler of an SQS trigger with ReportBatchItemFailures.
+
+    Each record is handled under the correlation id it carries; a record whose handling
+    raises is reported for a retry without holding up the others. One processor per
+    invocation (the local stack may run invocations in parallel threads); a batch whose every
+    record failed still answers with batchItemFailures rather than an invocation error, which
+    would bring back the records that succeeded too. What the invocation counted is flushed
+    as EMF before Lambda freezes.
+    """
+
+    def handle_record(record: SQSRecord) -> None:
+        with correlation.bound(correlation.of_record(record.raw_event)):
+            record_handler(record)
+
+    @metrics.flushing
+    @logger.inject_lambda_context
+    def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+        processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
+        return process_partial_response(
+            event=event, record_handler=handle_record, processor=processor, context=context
+        )
+
+    return handler
